@@ -1,0 +1,1 @@
+"""image/: references, the content store, registry client, manifests, pull/push, save/load, mkimage."""

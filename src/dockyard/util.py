@@ -1,0 +1,41 @@
+"""Small shared helpers: atomic file writes and id generation."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+
+def atomic_write(path: str, data: bytes | str, mode: int = 0o644, fsync_dir: bool = False) -> None:
+    """Write `data` to `path` so readers see the old or the new content, never a mix.
+
+    Temp file in the same directory, fsync, rename; optionally fsync the directory too.
+    """
+    if isinstance(data, str):
+        data = data.encode()
+    directory = os.path.dirname(path) or "."
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.rename(tmp, path)
+    if fsync_dir:
+        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def new_id() -> str:
+    """A 64-hex-digit id, as Docker uses for containers, execs, networks."""
+    return secrets.token_hex(32)
