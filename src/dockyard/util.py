@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 
 
 def atomic_write(path: str, data: bytes | str, mode: int = 0o644, fsync_dir: bool = False) -> None:
@@ -14,7 +13,7 @@ def atomic_write(path: str, data: bytes | str, mode: int = 0o644, fsync_dir: boo
     if isinstance(data, str):
         data = data.encode()
     directory = os.path.dirname(path) or "."
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{secrets.token_hex(4)}")
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.urandom(4).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         view = memoryview(data)
@@ -38,4 +37,6 @@ def atomic_write(path: str, data: bytes | str, mode: int = 0o644, fsync_dir: boo
 
 def new_id() -> str:
     """A 64-hex-digit id, as Docker uses for containers, execs, networks."""
+    import secrets  # lazily: importing it costs ~15 ms, too much for the runtime's hot path
+
     return secrets.token_hex(32)
