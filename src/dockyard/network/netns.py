@@ -1,0 +1,103 @@
+"""Network namespaces as files: create one bind-mounted at a path, enter it from a thread, remove it.
+
+A container's namespace lives at ``<exec_root>/netns/<container-id>``: an empty file with the
+namespace bind-mounted on it, so it outlives any process and the runtime joins it by path (the OCI
+spec's ``linux.namespaces[{type: network, path}]``). Creation never forks: the calling thread
+unshares CLONE_NEWNET, bind-mounts ``/proc/thread-self/ns/net`` onto the file, and setns'es back
+to the namespace it came from. ``entered(path)`` does the same round trip for work that must
+happen inside (opening a netlink socket, binding the DNS socket at 127.0.0.11).
+
+All functions block (mount, setns): call them from a worker thread, never the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Iterator
+
+from dockyard.sys import linux
+
+
+class NamespaceEscape(RuntimeError):
+    """A thread could not return to its own namespace: it must not run anything else."""
+
+
+@contextlib.contextmanager
+def entered(path: str) -> Iterator[None]:
+    """Run the body with the calling THREAD inside the network namespace at `path`."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        linux.setns_path(path, linux.CLONE_NEWNET)
+        try:
+            yield
+        finally:
+            _go_home(home)
+    finally:
+        os.close(home)
+
+
+def _go_home(home_fd: int) -> None:
+    try:
+        linux.setns(home_fd, linux.CLONE_NEWNET)
+    except OSError as e:  # pragma: no cover - would mean the kernel refused our own namespace
+        raise NamespaceEscape(f"cannot return to the daemon's network namespace: {e}") from e
+
+
+def create(path: str) -> None:
+    """Create a new network namespace and pin it at `path` (its directory must exist)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+    os.close(fd)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            linux.unshare(linux.CLONE_NEWNET)
+        except OSError:
+            os.unlink(path)
+            raise
+        try:
+            linux.mount("/proc/thread-self/ns/net", path, None, linux.MS_BIND)
+        except OSError:
+            _go_home(home)
+            os.unlink(path)
+            raise
+        _go_home(home)
+    finally:
+        os.close(home)
+
+
+def remove(path: str) -> None:
+    """Unmount and delete a namespace file; a missing or unmounted file is not an error."""
+    try:
+        linux.umount(path, linux.MNT_DETACH)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOENT):
+            raise
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def is_mounted(path: str) -> bool:
+    """True if `path` is a live namespace mount (nsfs), not just the placeholder file."""
+    try:
+        return os.stat(path).st_dev != os.stat(os.path.dirname(path) or ".").st_dev
+    except OSError:
+        return False
+
+
+def mounted_under(directory: str) -> list[str]:
+    """Every nsfs mount point directly inside `directory` (for reconcile after a crash)."""
+    directory = os.path.realpath(directory)
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if os.path.dirname(fields[4]) == directory and fields[fields.index("-") + 1] == "nsfs":
+                out.append(fields[4])
+    return out
+
+
+def inode(path: str) -> int:
+    """The namespace's inode number (equal to /proc/<pid>/ns/net's for processes inside it)."""
+    return os.stat(path).st_ino

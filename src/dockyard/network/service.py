@@ -1,0 +1,1167 @@
+"""NetworkService: the daemon's one entry point into networking.
+
+Constructed once by the daemon: ``NetworkService(data_root, exec_root, options)`` (options: a
+`NetworkOptions` or a daemon.json-style dict). Every method that touches the kernel or the disk
+runs that work in a worker thread; mutations are serialised on one asyncio lock.
+
+Lifecycle
+- ``await start(alive=None)``: load state, create the predefined networks (``bridge`` on
+  ``options.bridge_name``, ``host``, ``none``), and reconcile after a crash: sandboxes of containers
+  that are not alive (``alive``: ids the daemon knows are running; default: a process is still in
+  the namespace) are torn down, stray veths on our bridges and stray namespace mounts are removed,
+  IPAM leases without an owner are freed, the nftables table is rewritten, ip_forward is turned on,
+  the embedded DNS re-attaches to surviving containers.
+- ``await close()``: daemon shutdown; kernel state stays for the containers that keep running.
+- ``await destroy()``: remove everything this service ever created (tests, uninstall).
+
+Networks (the /networks routes): ``create_network(body) -> {"Id", "Warning"}``,
+``inspect_network(ref, verbose=False)``, ``list_networks(filters)``, ``remove_network(ref)``,
+``prune_networks(filters) -> [names]``, ``connect(ref, container_id, endpoint_config)``,
+``disconnect(ref, container_id, force=False)``.
+
+Containers
+- ``await register(cfg: ContainerNetConfig)`` at create: validates (Docker's messages) and records.
+- ``await setup(container_id, cfg=None) -> Sandbox`` before the runtime starts: namespace, veths,
+  IPs, routes, published ports, DNS; returns what the runtime and the hosts/resolv.conf files need.
+- ``await teardown(container_id)`` after the container stopped: everything above released.
+- ``await unregister(container_id)`` at rm; ``rename(container_id, name)``.
+- ``settings(container_id)`` (NetworkSettings), ``port_summary(container_id)`` (the Ports list of
+  GET /containers/json), ``sandbox_key(container_id)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from dockyard.network import dns as dnslib
+from dockyard.network import files, ipam, links, netns
+from dockyard.network import ports as portlib
+from dockyard.network.config import ContainerNetConfig, Sandbox
+from dockyard.network.firewall import BridgeRule, Firewall, PortRule
+from dockyard.network.options import NetworkOptions
+from dockyard.network.state import (
+    Attachment,
+    ContainerRecord,
+    EndpointState,
+    NetworkRecord,
+    SandboxState,
+    Store,
+)
+from dockyard.network.views import network_container_entry, network_json, network_settings
+from dockyard.util import new_id
+
+log = logging.getLogger("dockyard.network")
+
+PREDEFINED = ("bridge", "host", "none")
+
+
+def _now() -> str:
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+
+
+def _veth_name() -> str:
+    return "veth" + secrets.token_hex(4)[:7]
+
+
+def _valid_mac(mac: str) -> bool:
+    parts = mac.split(":")
+    return len(parts) == 6 and all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts)
+
+
+def _truthy(v: Any) -> bool:
+    return str(v).lower() in ("1", "true", "yes", "on")
+
+
+def _netns_inodes_in_use() -> set[int]:
+    """Inodes of every network namespace some process is in."""
+    out = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            link = os.readlink(f"/proc/{pid}/ns/net")
+        except OSError:
+            continue
+        if link.startswith("net:["):
+            out.add(int(link[5:-1]))
+    return out
+
+
+class NetworkService:
+    def __init__(self, data_root: str, exec_root: str, options: NetworkOptions | dict[str, Any] | None = None) -> None:
+        self.options = options if isinstance(options, NetworkOptions) else NetworkOptions.from_config(options)
+        self.data_root = data_root
+        self.exec_root = exec_root
+        self.netns_dir = os.path.join(exec_root, "netns")
+        os.makedirs(self.netns_dir, mode=0o711, exist_ok=True)
+        self.store = Store(data_root)
+        self.networks: dict[str, NetworkRecord] = {}
+        self.pools: dict[str, ipam.Pool] = {}
+        self.containers: dict[str, ContainerRecord] = {}
+        self.allocator = portlib.PortAllocator()
+        self.firewall = Firewall(self.options.nft_table, enabled=self.options.iptables)
+        self.dns = dnslib.EmbeddedDNS(self._dns_lookup, self._dns_reverse, self._dns_upstreams)
+        self._lock = asyncio.Lock()
+        self._started = False
+
+    # =========================================================================================
+    # lifecycle
+    # =========================================================================================
+    async def start(self, alive: Iterable[str] | None = None) -> None:
+        async with self._lock:
+            survivors = await asyncio.to_thread(self._start_sync, set(alive) if alive is not None else None)
+            for rec in survivors:
+                if rec.sandbox is not None and rec.sandbox.dns and rec.sandbox.key:
+                    try:
+                        await self.dns.attach(rec.id, rec.sandbox.key)
+                    except OSError as e:
+                        log.warning("embedded DNS for %s: %s", rec.id[:12], e)
+            self._started = True
+
+    def _start_sync(self, alive: set[str] | None) -> list[ContainerRecord]:
+        for net in self.store.load_networks():
+            self.networks[net.id] = net
+            if net.driver == "bridge":
+                path = self.store.ipam_path(net.id)
+                try:
+                    self.pools[net.id] = ipam.Pool.load(path, network=net.name)
+                except (OSError, ValueError, KeyError):
+                    self.pools[net.id] = self._pool_from_config(net)
+        for rec in self.store.load_containers():
+            self.containers[rec.id] = rec
+        self._ensure_predefined()
+
+        in_use = _netns_inodes_in_use() if alive is None else set()
+        survivors = []
+        for rec in self.containers.values():
+            sb = rec.sandbox
+            if sb is None:
+                continue
+            if alive is not None:
+                ok = rec.id in alive
+            elif sb.shared_with or not sb.key:
+                ok = True  # decided below with its owner / host mode has nothing to leak
+            else:
+                try:
+                    ok = netns.is_mounted(sb.key) and netns.inode(sb.key) in in_use
+                except OSError:
+                    ok = False
+            if ok and sb.key and not sb.shared_with and not netns.is_mounted(sb.key):
+                ok = False
+            if ok:
+                survivors.append(rec)
+            else:
+                self._teardown_sync(rec)
+        # a container:<id> sandbox cannot outlive its owner's
+        for rec in list(survivors):
+            sb = rec.sandbox
+            assert sb is not None
+            if sb.shared_with:
+                owner = self.containers.get(sb.shared_with)
+                if owner is None or owner.sandbox is None:
+                    survivors.remove(rec)
+                    self._teardown_sync(rec)
+
+        live_veths = {ep.veth for rec in survivors for ep in rec.sandbox.endpoints.values()}  # type: ignore[union-attr]
+        live_keys = {os.path.realpath(rec.sandbox.key) for rec in survivors if rec.sandbox and rec.sandbox.key}
+        for net in self.networks.values():
+            if net.driver != "bridge":
+                continue
+            self._ensure_bridge(net)
+            for port in links.ports_of(net.bridge):
+                if port.startswith("veth") and port not in live_veths:
+                    log.info("reconcile: removing stray %s from %s", port, net.bridge)
+                    links.delete_link(port)
+            owners = {
+                rec.sandbox.endpoints[net.id].endpoint_id
+                for rec in survivors
+                if rec.sandbox and net.id in rec.sandbox.endpoints
+            }
+            self.pools[net.id].reconcile(owners)
+        for path in netns.mounted_under(self.netns_dir):
+            if os.path.realpath(path) not in live_keys:
+                log.info("reconcile: removing stray namespace %s", path)
+                netns.remove(path)
+        for name in os.listdir(self.netns_dir):
+            path = os.path.join(self.netns_dir, name)
+            if os.path.realpath(path) not in live_keys and not netns.is_mounted(path):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        for rec in survivors:
+            for m in rec.sandbox.ports if rec.sandbox else []:
+                if not self.allocator.adopt(m, rec.id):
+                    log.warning("port %s:%s/%s of %s is now held by another process", m.host_ip, m.host_port, m.proto, rec.id[:12])
+        self._host_sysctls()
+        self._apply_firewall()
+        return survivors
+
+    def _host_sysctls(self) -> None:
+        if self.options.ip_forward:
+            try:
+                if links.get_sysctl("net/ipv4/ip_forward") != "1":
+                    links.set_sysctl("net/ipv4/ip_forward", "1")
+            except OSError as e:
+                log.warning("cannot enable ip_forward: %s", e)
+        if any(not n.icc for n in self.networks.values() if n.driver == "bridge"):
+            with contextlib.suppress(OSError):
+                if links.get_sysctl("net/bridge/bridge-nf-call-iptables") != "1":
+                    links.set_sysctl("net/bridge/bridge-nf-call-iptables", "1")
+
+    async def close(self) -> None:
+        """Daemon shutdown: stop the DNS server and drop port reservations; kernel state stays."""
+        await self.dns.close()
+        self.allocator.close()
+        self.firewall.close()
+
+    async def destroy(self) -> None:
+        """Remove every sandbox, bridge and the nftables table (tests, uninstall)."""
+        async with self._lock:
+            await self.dns.close()
+            await asyncio.to_thread(self._destroy_sync)
+            self.allocator.close()
+
+    def _destroy_sync(self) -> None:
+        for rec in list(self.containers.values()):
+            self._teardown_sync(rec, apply=False)
+        for net in self.networks.values():
+            if net.driver == "bridge" and net.bridge:
+                links.delete_link(net.bridge)
+        with contextlib.suppress(Exception):
+            self.firewall.remove()
+        self.firewall.close()
+
+    # =========================================================================================
+    # predefined networks and bridges
+    # =========================================================================================
+    def _pool_from_config(self, net: NetworkRecord) -> ipam.Pool:
+        cfg = net.ipam_config[0]
+        return ipam.Pool(
+            ipam.parse_subnet(cfg["Subnet"]),
+            ipam.parse_address(cfg["Gateway"]) if cfg.get("Gateway") else None,
+            ipam.parse_subnet(cfg["IPRange"]) if cfg.get("IPRange") else None,
+            cfg.get("AuxiliaryAddresses") or {},
+            path=self.store.ipam_path(net.id),
+            network=net.name,
+        )
+
+    def _by_name(self, name: str) -> NetworkRecord | None:
+        for n in self.networks.values():
+            if n.name == name:
+                return n
+        return None
+
+    def _our_bridges(self) -> set[str]:
+        return {n.bridge for n in self.networks.values() if n.driver == "bridge" and n.bridge}
+
+    def _subnets_in_use(self, exclude: str = "") -> list[ipaddress.IPv4Network]:
+        used = [p.subnet for nid, p in self.pools.items() if nid != exclude]
+        used += links.host_networks(exclude_links=frozenset(self._our_bridges()))
+        return used
+
+    def _ensure_predefined(self) -> None:
+        o = self.options
+        for name, driver in (("host", "host"), ("none", "null")):
+            if self._by_name(name) is None:
+                rec = NetworkRecord(id=new_id(), name=name, driver=driver, created=_now(), predefined=True)
+                self.networks[rec.id] = rec
+                self.store.save_network(rec)
+        current = self._by_name("bridge")
+        if o.disable_bridge:
+            if current is not None and not self._active_endpoints(current.id):
+                self._drop_network(current)
+            return
+        want_subnet: ipaddress.IPv4Network | None = None
+        want_gw: ipaddress.IPv4Address | None = None
+        if o.bip:
+            iface = ipaddress.ip_interface(o.bip)
+            want_subnet, want_gw = iface.network, iface.ip  # type: ignore[assignment]
+        if current is not None:
+            cfg = current.ipam_config[0] if current.ipam_config else {}
+            same = current.bridge == o.bridge_name and (
+                want_subnet is None or (cfg.get("Subnet") == str(want_subnet) and cfg.get("Gateway") == str(want_gw))
+            ) and (cfg.get("IPRange") or "") == (o.fixed_cidr or "")
+            if same:
+                return
+            if self._active_endpoints(current.id):
+                log.warning("default bridge settings changed but containers use it; keeping the old ones")
+                return
+            self._drop_network(current)
+        if want_subnet is None:
+            want_subnet = ipam.choose_subnet(o.default_address_pools, self._subnets_in_use())
+            want_gw = want_subnet.network_address + 1
+        cfg = {"Subnet": str(want_subnet), "Gateway": str(want_gw)}
+        if o.fixed_cidr:
+            cfg["IPRange"] = o.fixed_cidr
+        rec = NetworkRecord(
+            id=new_id(),
+            name="bridge",
+            driver="bridge",
+            created=_now(),
+            ipam_config=[cfg],
+            bridge=o.bridge_name,
+            predefined=True,
+            default_bridge=True,
+            options={
+                "com.docker.network.bridge.default_bridge": "true",
+                "com.docker.network.bridge.enable_icc": "true" if o.icc else "false",
+                "com.docker.network.bridge.enable_ip_masquerade": "true" if o.ip_masq else "false",
+                "com.docker.network.bridge.host_binding_ipv4": o.default_bind_ip,
+                "com.docker.network.bridge.name": o.bridge_name,
+                "com.docker.network.driver.mtu": str(o.mtu),
+            },
+        )
+        self.pools[rec.id] = self._pool_from_config(rec)
+        self.pools[rec.id].save()
+        self.networks[rec.id] = rec
+        self.store.save_network(rec)
+
+    def _ensure_bridge(self, net: NetworkRecord) -> None:
+        pool = self.pools[net.id]
+        links.ensure_bridge(net.bridge, str(pool.gateway), pool.subnet.prefixlen, mtu=net.mtu or self.options.mtu)
+
+    def _drop_network(self, net: NetworkRecord) -> None:
+        if net.driver == "bridge" and net.bridge:
+            links.delete_link(net.bridge)
+        self.networks.pop(net.id, None)
+        pool = self.pools.pop(net.id, None)
+        if pool is not None:
+            pool.delete()
+        self.store.delete_network(net.id)
+
+    def _active_endpoints(self, network_id: str) -> list[ContainerRecord]:
+        return [r for r in self.containers.values() if r.sandbox and network_id in r.sandbox.endpoints]
+
+    # =========================================================================================
+    # firewall
+    # =========================================================================================
+    def _apply_firewall(self) -> None:
+        bridges = []
+        for net in self.networks.values():
+            if net.driver != "bridge" or net.id not in self.pools:
+                continue
+            bridges.append(
+                BridgeRule(net.bridge, str(self.pools[net.id].subnet), net.internal, net.icc, net.masquerade)
+            )
+        rules = []
+        for rec in self.containers.values():
+            sb = rec.sandbox
+            if sb is None or not sb.ports or not sb.gateway_network:
+                continue
+            ep = sb.endpoints.get(sb.gateway_network)
+            if ep is None:
+                continue
+            for m in sb.ports:
+                rules.append(PortRule(m.proto, m.host_ip, m.host_port, ep.ip, m.container_port))
+        self.firewall.apply(bridges, rules)
+
+    # =========================================================================================
+    # networks API
+    # =========================================================================================
+    def find_network(self, ref: str) -> NetworkRecord:
+        """By full id, then exact name, then unique id prefix (Docker's order)."""
+        if ref in self.networks:
+            return self.networks[ref]
+        by_name = self._by_name(ref)
+        if by_name is not None:
+            return by_name
+        if ref:
+            matches = [n for nid, n in self.networks.items() if nid.startswith(ref)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise NotFound(f"network {ref} is ambiguous ({len(matches)} matches found based on ID prefix)")
+        raise NotFound(f"network {ref} not found")
+
+    def _containers_of(self, net: NetworkRecord) -> dict[str, dict[str, str]]:
+        out = {}
+        for rec in self.containers.values():
+            sb = rec.sandbox
+            if sb is None or sb.shared_with:
+                continue
+            ep = sb.endpoints.get(net.id)
+            if ep is not None:
+                out[rec.id] = network_container_entry(rec, ep)
+            elif net.driver in ("host", "null") and rec.attachment(net.id) is not None:
+                out[rec.id] = network_container_entry(rec, None, endpoint_id=sb.id)
+        return out
+
+    def inspect_network(self, ref: str, verbose: bool = False) -> dict[str, Any]:
+        net = self.find_network(ref)
+        return network_json(net, self._containers_of(net))
+
+    def list_networks(self, filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        filters = self._norm_filters(filters, {"driver", "id", "label", "name", "scope", "type", "dangling"})
+        out = []
+        for net in sorted(self.networks.values(), key=lambda n: n.created):
+            if self._matches(net, filters):
+                out.append(network_json(net, {}))
+        return out
+
+    @staticmethod
+    def _norm_filters(filters: dict[str, Any] | None, allowed: set[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for k, v in (filters or {}).items():
+            if k not in allowed:
+                raise InvalidParameter(f"invalid filter '{k}'")
+            if isinstance(v, dict):  # Docker's legacy {"name": {"x": true}} form
+                out[k] = [x for x, on in v.items() if on]
+            elif isinstance(v, str):
+                out[k] = [v]
+            else:
+                out[k] = list(v)
+        return out
+
+    def _matches(self, net: NetworkRecord, f: dict[str, list[str]]) -> bool:
+        if "driver" in f and net.driver not in f["driver"]:
+            return False
+        if "id" in f and not any(net.id.startswith(x) or x in net.id for x in f["id"]):
+            return False
+        if "name" in f and not any(x in net.name for x in f["name"]):
+            return False
+        if "scope" in f and "local" not in f["scope"]:
+            return False
+        if "type" in f:
+            for t in f["type"]:
+                if t not in ("custom", "builtin"):
+                    raise InvalidParameter(f"invalid filter: 'type'='{t}'")
+            kinds = {"custom" if net.user_defined else "builtin"}
+            if not kinds & set(f["type"]):
+                return False
+        for lab in f.get("label", []):
+            k, eq, v = lab.partition("=")
+            if k not in net.labels or (eq and net.labels[k] != v):
+                return False
+        if "dangling" in f:
+            want = [_truthy(x) for x in f["dangling"]]
+            dangling = net.user_defined and not self._active_endpoints(net.id)
+            if dangling not in want:
+                return False
+        return True
+
+    async def create_network(self, body: dict[str, Any]) -> dict[str, str]:
+        async with self._lock:
+            return await asyncio.to_thread(self._create_network_sync, body)
+
+    def _create_network_sync(self, body: dict[str, Any]) -> dict[str, str]:
+        name = body.get("Name") or ""
+        if not name:
+            raise InvalidParameter("network name must not be empty")
+        if "/" in name or name.strip() != name or any(c in name for c in ":\\ \t\n"):
+            raise InvalidParameter(f"invalid network name {name!r}")
+        driver = body.get("Driver") or "bridge"
+        if self._by_name(name) is not None:
+            raise Conflict(f"network with name {name} already exists")
+        if driver in ("host", "null"):
+            raise Forbidden(f'only one instance of "{driver}" network is allowed')
+        if driver != "bridge":
+            raise NotFound(f'plugin "{driver}" not found')
+        if body.get("EnableIPv6"):
+            raise InvalidParameter("IPv6 networks are not supported by this daemon")
+        ipam_in = body.get("IPAM") or {}
+        ipam_driver = ipam_in.get("Driver") or "default"
+        if ipam_driver != "default":
+            raise NotFound(f'plugin "{ipam_driver}" not found')
+        configs = [c for c in (ipam_in.get("Config") or []) if c]
+        v4 = []
+        for c in configs:
+            sub = c.get("Subnet") or ""
+            if sub and ":" in sub:
+                raise InvalidParameter("IPv6 networks are not supported by this daemon")
+            v4.append(c)
+        if len(v4) > 1:
+            raise InvalidParameter("only one IPv4 subnet per network is supported")
+        options = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
+        labels = {str(k): str(v) for k, v in (body.get("Labels") or {}).items()}
+        nid = new_id()
+        prefix = self.options.bridge_prefix
+        bridge = options.get("com.docker.network.bridge.name") or prefix + nid[: 15 - len(prefix)]
+        if len(bridge) > 15:
+            raise InvalidParameter(f"bridge name {bridge!r} is longer than 15 characters")
+        for other in self.networks.values():
+            if other.bridge == bridge:
+                raise Conflict(f"bridge name {bridge} is already used by network {other.name}")
+        cfg: dict[str, Any] = {}
+        if v4:
+            c = v4[0]
+            if not c.get("Subnet"):
+                if c.get("Gateway") or c.get("IPRange"):
+                    raise InvalidParameter("a subnet is required when a gateway or ip-range is given")
+            else:
+                subnet = ipam.parse_subnet(c["Subnet"])
+                for p in self.pools.values():
+                    if p.subnet.overlaps(subnet):
+                        raise Forbidden("Pool overlaps with other one on this address space")
+                cfg["Subnet"] = str(subnet)
+                if c.get("IPRange"):
+                    rng = ipam.parse_subnet(c["IPRange"])
+                    if not rng.subnet_of(subnet):  # type: ignore[arg-type]
+                        raise InvalidParameter(f"no matching subnet for range {c['IPRange']}")
+                    cfg["IPRange"] = str(rng)
+                if c.get("Gateway"):
+                    gw = ipam.parse_address(c["Gateway"])
+                    if gw not in subnet:
+                        raise InvalidParameter(f"no matching subnet for gateway {c['Gateway']}")
+                    cfg["Gateway"] = str(gw)
+                else:
+                    cfg["Gateway"] = str(subnet.network_address + 1)
+                if c.get("AuxiliaryAddresses"):
+                    cfg["AuxiliaryAddresses"] = dict(c["AuxiliaryAddresses"])
+        user_subnet = bool(cfg)
+        if not cfg:
+            subnet = ipam.choose_subnet(self.options.default_address_pools, self._subnets_in_use())
+            cfg = {"Subnet": str(subnet), "Gateway": str(subnet.network_address + 1)}
+        rec = NetworkRecord(
+            id=nid,
+            name=name,
+            driver="bridge",
+            created=_now(),
+            internal=bool(body.get("Internal")),
+            attachable=bool(body.get("Attachable")),
+            ingress=bool(body.get("Ingress")),
+            labels=labels,
+            options=options,
+            ipam_driver=ipam_driver,
+            ipam_options=ipam_in.get("Options") or None,
+            ipam_config=[cfg],
+            bridge=bridge,
+            user_subnet=user_subnet,
+        )
+        pool = self._pool_from_config(rec)
+        self.pools[nid] = pool
+        self.networks[nid] = rec
+        try:
+            pool.save()
+            self.store.save_network(rec)
+            self._ensure_bridge(rec)
+            self._host_sysctls()
+            self._apply_firewall()
+        except BaseException:
+            self._drop_network(rec)
+            with contextlib.suppress(Exception):
+                self._apply_firewall()
+            raise
+        return {"Id": nid, "Warning": ""}
+
+    async def remove_network(self, ref: str) -> None:
+        async with self._lock:
+            net = self.find_network(ref)
+            if net.predefined:
+                raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
+            if self._active_endpoints(net.id):
+                raise Forbidden(f"error while removing network: network {net.name} id {net.id} has active endpoints")
+            await asyncio.to_thread(self._remove_network_sync, net)
+
+    def _remove_network_sync(self, net: NetworkRecord) -> None:
+        self._drop_network(net)
+        self._apply_firewall()
+
+    async def prune_networks(self, filters: dict[str, Any] | None = None) -> list[str]:
+        f = self._norm_filters(filters, {"until", "label", "label!"})
+        until: float | None = None
+        for u in f.get("until", []):
+            until = _parse_until(u)
+        async with self._lock:
+            gone = []
+            for net in sorted(self.networks.values(), key=lambda n: n.name):
+                if net.predefined or self._active_endpoints(net.id):
+                    continue
+                if until is not None and _created_ts(net.created) >= until:
+                    continue
+                if not all(_label_match(net.labels, lab) for lab in f.get("label", [])):
+                    continue
+                if any(_label_match(net.labels, lab) for lab in f.get("label!", [])):
+                    continue
+                await asyncio.to_thread(self._drop_network, net)
+                gone.append(net.name)
+            if gone:
+                await asyncio.to_thread(self._apply_firewall)
+            return gone
+
+    # =========================================================================================
+    # containers: registration
+    # =========================================================================================
+    def _record(self, container_id: str) -> ContainerRecord:
+        rec = self.containers.get(container_id)
+        if rec is None:
+            raise NotFound(f"No such container: {container_id}")
+        return rec
+
+    def _mode(self, mode: str) -> str:
+        return "bridge" if mode in ("", "default") else mode
+
+    def validate(self, cfg: ContainerNetConfig) -> list[Attachment]:
+        """Check a create request; returns the attachments it asks for (in order)."""
+        mode = self._mode(cfg.network_mode)
+        portlib.validate_bindings(cfg.port_bindings)
+        for key in cfg.exposed_ports or {}:
+            portlib.parse_port_key(key)
+        if cfg.mac_address and not _valid_mac(cfg.mac_address):
+            raise InvalidParameter(f"invalid MAC address: {cfg.mac_address}")
+        files.parse_extra_hosts(cfg.extra_hosts, "0.0.0.0")
+        for d in cfg.dns:
+            try:
+                ipaddress.ip_address(d)
+            except ValueError:
+                raise InvalidParameter(f"invalid IP address: {d}") from None
+        if mode.startswith("container:"):
+            if cfg.port_bindings or cfg.publish_all:
+                raise InvalidParameter("conflicting options: port publishing and the container type network mode")
+            if cfg.dns:
+                raise InvalidParameter("conflicting options: dns and the network mode")
+            if cfg.extra_hosts:
+                raise InvalidParameter("conflicting options: custom host-to-IP mapping and the network mode")
+            if cfg.mac_address:
+                raise InvalidParameter("conflicting options: mac-address and the network mode")
+            if not mode[len("container:") :]:
+                raise InvalidParameter("invalid container format container:<name|id>")
+            return []
+        if mode == "host" and cfg.mac_address:
+            raise InvalidParameter("conflicting options: mac-address and the network mode")
+        primary = self.find_network(mode)
+        order = [primary]
+        for ref in cfg.endpoints or {}:
+            net = self.find_network(ref)
+            if net.id not in {n.id for n in order}:
+                order.append(net)
+        if len(order) > 1 and any(n.driver in ("host", "null") for n in order):
+            if primary.driver == "null" or any(n.driver == "null" for n in order):
+                raise InvalidParameter(
+                    "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+                )
+            raise InvalidParameter("container cannot be disconnected from host network or connected to host network")
+        atts = []
+        for net in order:
+            ec = self._endpoint_config_for(cfg.endpoints or {}, net)
+            atts.append(self._attachment(net, ec, cfg.mac_address if net is primary else ""))
+        return atts
+
+    def _endpoint_config_for(self, endpoints: dict[str, Any], net: NetworkRecord) -> dict[str, Any]:
+        for ref, ec in endpoints.items():
+            if ref in (net.name, net.id) or (len(ref) >= 1 and net.id.startswith(ref)):
+                return ec or {}
+        return {}
+
+    def _attachment(self, net: NetworkRecord, ec: dict[str, Any], mac: str = "") -> Attachment:
+        ipam_cfg = dict(ec.get("IPAMConfig") or {})
+        ip = ipam_cfg.get("IPv4Address") or ""
+        aliases = [a for a in (ec.get("Aliases") or []) if a]
+        mac = ec.get("MacAddress") or mac
+        if mac and not _valid_mac(mac):
+            raise InvalidParameter(f"invalid MAC address: {mac}")
+        if ip:
+            if not net.user_defined:
+                raise InvalidParameter("user specified IP address is supported on user defined networks only")
+            if not self._has_user_subnet(net):
+                raise InvalidParameter(
+                    "user specified IP address is supported only when connecting to networks with user configured subnets"
+                )
+            addr = ipam.parse_address(ip)
+            pool = self.pools[net.id]
+            if addr not in (pool.ip_range or pool.subnet) and addr not in pool.subnet:
+                raise InvalidParameter(f"no configured subnet or ip-range contain the IP address {ip}")
+        if aliases and not net.user_defined:
+            raise InvalidParameter("network-scoped alias is supported only for containers in user defined networks")
+        return Attachment(
+            network_id=net.id,
+            name=net.name,
+            ipam_config={k: v for k, v in ipam_cfg.items() if v} or None,
+            aliases=aliases,
+            mac_address=mac,
+            driver_opts=ec.get("DriverOpts") or None,
+        )
+
+    @staticmethod
+    def _has_user_subnet(net: NetworkRecord) -> bool:
+        return net.user_defined and net.user_subnet
+
+    async def register(self, cfg: ContainerNetConfig) -> None:
+        """Record a new container's network configuration (at create). Validates first."""
+        async with self._lock:
+            atts = self.validate(cfg)
+            rec = ContainerRecord(
+                id=cfg.id,
+                name=cfg.name,
+                hostname=cfg.hostname,
+                domainname=cfg.domainname,
+                network_mode=cfg.network_mode or "default",
+                port_bindings=dict(cfg.port_bindings or {}),
+                publish_all=cfg.publish_all,
+                exposed_ports=dict(cfg.exposed_ports or {}),
+                dns=list(cfg.dns),
+                dns_search=list(cfg.dns_search),
+                dns_options=list(cfg.dns_options),
+                extra_hosts=list(cfg.extra_hosts),
+                mac_address=cfg.mac_address,
+                hosts_path=cfg.hosts_path,
+                resolv_conf_path=cfg.resolv_conf_path,
+                attachments=atts,
+            )
+            old = self.containers.get(cfg.id)
+            if old is not None:
+                rec.sandbox = old.sandbox
+            self.containers[cfg.id] = rec
+            await asyncio.to_thread(self.store.save_container, rec)
+
+    async def unregister(self, container_id: str) -> None:
+        """Forget a removed container (tears its sandbox down if still there)."""
+        async with self._lock:
+            rec = self.containers.get(container_id)
+            if rec is None:
+                return
+            if rec.sandbox is not None:
+                await self._teardown_locked(rec)
+            self.containers.pop(container_id, None)
+            await asyncio.to_thread(self.store.delete_container, container_id)
+
+    async def rename(self, container_id: str, name: str) -> None:
+        async with self._lock:
+            rec = self._record(container_id)
+            rec.name = name.lstrip("/")
+            await asyncio.to_thread(self.store.save_container, rec)
+
+    # =========================================================================================
+    # containers: setup / teardown
+    # =========================================================================================
+    async def setup(self, container_id: str, cfg: ContainerNetConfig | None = None) -> Sandbox:
+        """Build the container's network before the runtime starts it."""
+        if cfg is not None and cfg.id not in self.containers:
+            await self.register(cfg)
+        async with self._lock:
+            rec = self._record(container_id)
+            if cfg is not None:
+                rec.name = cfg.name or rec.name
+                rec.hostname = cfg.hostname or rec.hostname
+                rec.hosts_path = cfg.hosts_path or rec.hosts_path
+                rec.resolv_conf_path = cfg.resolv_conf_path or rec.resolv_conf_path
+            if rec.sandbox is not None:
+                await self._teardown_locked(rec)
+            mode = self._mode(rec.network_mode)
+            if mode.startswith("container:"):
+                target = self.containers.get(mode[len("container:") :])
+                if target is None or target.sandbox is None:
+                    raise Conflict(f"cannot join network of a non running container: {mode[len('container:'):]}")
+                rec.sandbox = SandboxState(id=new_id(), key=target.sandbox.key, shared_with=target.id)
+                await asyncio.to_thread(self.store.save_container, rec)
+                sandbox = self._sandbox_view(target)
+                sandbox.settings = self.settings(rec.id)
+                return sandbox
+            await asyncio.to_thread(self._setup_sync, rec)
+            if rec.sandbox is not None and rec.sandbox.dns:
+                try:
+                    await self.dns.attach(rec.id, rec.sandbox.key)
+                except BaseException:
+                    await self._teardown_locked(rec)
+                    raise
+            sandbox = self._sandbox_view(rec)
+            await asyncio.to_thread(self._write_files, rec, sandbox)
+            return sandbox
+
+    def _setup_sync(self, rec: ContainerRecord) -> None:
+        mode = self._mode(rec.network_mode)
+        sb = SandboxState(id=new_id(), key="")
+        if mode == "host":
+            rec.sandbox = sb
+            self.store.save_container(rec)
+            return
+        sb.key = os.path.join(self.netns_dir, rec.id)
+        if netns.is_mounted(sb.key) or os.path.exists(sb.key):
+            netns.remove(sb.key)
+        netns.create(sb.key)
+        rec.sandbox = sb
+        try:
+            links.loopback_up(sb.key)
+            n = 0
+            for att in rec.attachments:
+                net = self.networks.get(att.network_id)
+                if net is None:
+                    raise NotFound(f"network {att.name} not found")
+                if net.driver != "bridge":
+                    continue
+                gw_here = not sb.gateway_network and not net.internal
+                self._add_endpoint(rec, sb, net, att, f"eth{n}", gw_here)
+                n += 1
+            self._publish(rec, sb)
+            sb.dns = any(self.networks[nid].user_defined for nid in sb.endpoints)
+            self._apply_firewall()
+            self.store.save_container(rec)
+        except BaseException:
+            self._teardown_sync(rec)
+            raise
+
+    def _add_endpoint(
+        self, rec: ContainerRecord, sb: SandboxState, net: NetworkRecord, att: Attachment, ifname: str, gateway: bool
+    ) -> EndpointState:
+        pool = self.pools[net.id]
+        eid = new_id()
+        wanted = (att.ipam_config or {}).get("IPv4Address") or None
+        addr = pool.allocate(eid, wanted)
+        ep = EndpointState(
+            network_id=net.id,
+            endpoint_id=eid,
+            ip=str(addr),
+            prefixlen=pool.subnet.prefixlen,
+            gateway="" if net.internal else str(pool.gateway),
+            mac=att.mac_address or ipam.mac_for(addr),
+            veth=_veth_name(),
+            ifname=ifname,
+            aliases=list(att.aliases),
+        )
+        try:
+            while links.link_exists(ep.veth):
+                ep.veth = _veth_name()
+            links.create_veth(
+                ep.veth,
+                net.bridge,
+                sb.key,
+                ifname,
+                ep.mac,
+                ep.ip,
+                ep.prefixlen,
+                ep.gateway if gateway else None,
+                mtu=net.mtu or self.options.mtu,
+            )
+        except BaseException:
+            pool.release(addr)
+            raise
+        sb.endpoints[net.id] = ep
+        if gateway:
+            sb.gateway_network = net.id
+        return ep
+
+    def _publish(self, rec: ContainerRecord, sb: SandboxState) -> None:
+        if not sb.gateway_network:
+            return
+        net = self.networks[sb.gateway_network]
+        default_ip = net.host_binding_ip or self.options.default_bind_ip
+        for w in portlib.plan(rec.port_bindings, rec.exposed_ports, rec.publish_all, default_ip):
+            try:
+                sb.ports.append(self.allocator.reserve(w, rec.id))
+            except portlib.PortInUse as e:
+                ep = sb.endpoints[sb.gateway_network]
+                raise portlib.PortInUse(
+                    f"driver failed programming external connectivity on endpoint {rec.name} ({ep.endpoint_id}): {e.message}"
+                ) from None
+
+    async def teardown(self, container_id: str) -> None:
+        """Release the container's network after it stopped (idempotent)."""
+        async with self._lock:
+            rec = self.containers.get(container_id)
+            if rec is None or rec.sandbox is None:
+                return
+            await self._teardown_locked(rec)
+
+    async def _teardown_locked(self, rec: ContainerRecord) -> None:
+        await self.dns.detach(rec.id)
+        await asyncio.to_thread(self._teardown_sync, rec)
+
+    def _teardown_sync(self, rec: ContainerRecord, apply: bool = True) -> None:
+        sb = rec.sandbox
+        if sb is None:
+            return
+        self.allocator.release_owner(rec.id)
+        for nid, ep in sb.endpoints.items():
+            with contextlib.suppress(Exception):
+                links.delete_link(ep.veth)
+            pool = self.pools.get(nid)
+            if pool is not None:
+                pool.release_owner(ep.endpoint_id)
+        if sb.key and not sb.shared_with:
+            with contextlib.suppress(OSError):
+                netns.remove(sb.key)
+        rec.sandbox = None
+        if apply:
+            with contextlib.suppress(Exception):
+                self._apply_firewall()
+        if rec.id in self.containers:
+            self.store.save_container(rec)
+
+    # =========================================================================================
+    # connect / disconnect
+    # =========================================================================================
+    async def connect(self, ref: str, container_id: str, endpoint_config: dict[str, Any] | None = None) -> None:
+        async with self._lock:
+            rec = self._record(container_id)
+            net = self.find_network(ref)
+            mode = self._mode(rec.network_mode)
+            if net.driver == "host" or mode == "host":
+                raise InvalidParameter("container cannot be disconnected from host network or connected to host network")
+            if mode.startswith("container:"):
+                raise InvalidParameter(
+                    "Container sharing network namespace with another container or host cannot be connected to any other network"
+                )
+            if net.driver == "null" or any(self.networks.get(a.network_id, net).driver == "null" for a in rec.attachments):
+                raise InvalidParameter(
+                    "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+                )
+            if rec.attachment(net.id) is not None:
+                raise Forbidden(f"endpoint with name {rec.name} already exists in network {net.name}")
+            att = self._attachment(net, endpoint_config or {})
+            sb = rec.sandbox
+            if sb is None:
+                rec.attachments.append(att)
+                await asyncio.to_thread(self.store.save_container, rec)
+                return
+            await asyncio.to_thread(self._connect_sync, rec, sb, net, att)
+            if net.user_defined and not self.dns.attached(rec.id):
+                sb.dns = True
+                with contextlib.suppress(OSError):
+                    await self.dns.attach(rec.id, sb.key)
+            await asyncio.to_thread(self._write_hosts, rec)
+
+    def _connect_sync(self, rec: ContainerRecord, sb: SandboxState, net: NetworkRecord, att: Attachment) -> None:
+        used = {ep.ifname for ep in sb.endpoints.values()}
+        n = 0
+        while f"eth{n}" in used:
+            n += 1
+        gateway = not sb.gateway_network and not net.internal
+        self._add_endpoint(rec, sb, net, att, f"eth{n}", gateway)
+        rec.attachments.append(att)
+        try:
+            if gateway:
+                self._publish(rec, sb)
+            self._apply_firewall()
+            self.store.save_container(rec)
+        except BaseException:
+            self._remove_endpoint(rec, sb, net.id)
+            rec.attachments.remove(att)
+            raise
+
+    async def disconnect(self, ref: str, container_id: str, force: bool = False) -> None:
+        async with self._lock:
+            rec = self.containers.get(container_id)
+            if rec is None:
+                if force:
+                    return
+                raise NotFound(f"No such container: {container_id}")
+            try:
+                net = self.find_network(ref)
+            except NotFound:
+                if not force:
+                    raise
+                return
+            if net.driver == "host":
+                raise InvalidParameter("container cannot be disconnected from host network or connected to host network")
+            att = rec.attachment(net.id)
+            if att is None:
+                raise Forbidden(f"container {rec.id} is not connected to network {net.name}")
+            rec.attachments.remove(att)
+            sb = rec.sandbox
+            if sb is not None and net.id in sb.endpoints:
+                await asyncio.to_thread(self._disconnect_sync, rec, sb, net.id)
+                if not any(self.networks[n].user_defined for n in sb.endpoints if n in self.networks):
+                    sb.dns = False
+                    await self.dns.detach(rec.id)
+                await asyncio.to_thread(self._write_hosts, rec)
+            await asyncio.to_thread(self.store.save_container, rec)
+
+    def _disconnect_sync(self, rec: ContainerRecord, sb: SandboxState, network_id: str) -> None:
+        was_gateway = sb.gateway_network == network_id
+        self._remove_endpoint(rec, sb, network_id)
+        if was_gateway:
+            sb.gateway_network = ""
+            for nid, ep in sb.endpoints.items():
+                net = self.networks.get(nid)
+                if net is not None and not net.internal:
+                    links.set_default_route(sb.key, ep.ifname, ep.gateway)
+                    sb.gateway_network = nid
+                    break
+            if not sb.gateway_network:
+                self.allocator.release_owner(rec.id)
+                sb.ports = []
+        self._apply_firewall()
+
+    def _remove_endpoint(self, rec: ContainerRecord, sb: SandboxState, network_id: str) -> None:
+        ep = sb.endpoints.pop(network_id, None)
+        if ep is None:
+            return
+        with contextlib.suppress(Exception):
+            links.delete_inside(sb.key, ep.ifname)
+        with contextlib.suppress(Exception):
+            links.delete_link(ep.veth)
+        pool = self.pools.get(network_id)
+        if pool is not None:
+            pool.release_owner(ep.endpoint_id)
+        if sb.gateway_network == network_id:
+            sb.gateway_network = ""
+
+    # =========================================================================================
+    # views and files
+    # =========================================================================================
+    def settings(self, container_id: str) -> dict[str, Any]:
+        """NetworkSettings for GET /containers/{id}/json."""
+        rec = self._record(container_id)
+        view = network_settings(rec, self.networks)
+        if rec.sandbox is not None and rec.sandbox.shared_with:
+            view["SandboxKey"] = rec.sandbox.key
+        return view
+
+    def port_summary(self, container_id: str) -> list[dict[str, Any]]:
+        rec = self.containers.get(container_id)
+        if rec is None:
+            return []
+        return portlib.ports_summary(rec.sandbox.ports if rec.sandbox else [], rec.exposed_ports)
+
+    def sandbox_key(self, container_id: str) -> str | None:
+        rec = self.containers.get(container_id)
+        if rec is None or rec.sandbox is None or not rec.sandbox.key:
+            return None
+        return rec.sandbox.key
+
+    def _host_text(self, path: str) -> str:
+        try:
+            with open(path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def _host_gateway(self) -> str | None:
+        b = self._by_name("bridge")
+        if b is None or b.id not in self.pools:
+            return None
+        return str(self.pools[b.id].gateway)
+
+    def _hosts_text(self, rec: ContainerRecord) -> str:
+        extra = files.parse_extra_hosts(rec.extra_hosts, self._host_gateway())
+        hostname = rec.hostname or rec.id[:12]
+        if self._mode(rec.network_mode) == "host":
+            return files.hosts("", "", [], extra, host_text=self._host_text(self.options.hosts_file))
+        addrs = [ep.ip for ep in rec.sandbox.endpoints.values()] if rec.sandbox else []
+        return files.hosts(hostname, rec.domainname, addrs, extra)
+
+    def _resolv_text(self, rec: ContainerRecord) -> str:
+        host = self._host_text(self.options.resolv_conf)
+        mode = self._mode(rec.network_mode)
+        dns = rec.dns or self.options.dns
+        search = rec.dns_search or self.options.dns_search
+        opts = rec.dns_options or self.options.dns_opts
+        if mode == "host":
+            kind = "host"
+        elif rec.sandbox is not None and rec.sandbox.dns:
+            kind = "user"
+        else:
+            kind = "bridge"
+        return files.resolv_conf(host, kind, dns, search, opts)
+
+    def _sandbox_view(self, rec: ContainerRecord) -> Sandbox:
+        sb = rec.sandbox
+        return Sandbox(
+            netns_path=(sb.key or None) if sb else None,
+            hostname=rec.hostname or rec.id[:12],
+            hosts=self._hosts_text(rec),
+            resolv_conf=self._resolv_text(rec),
+            settings=self.settings(rec.id),
+        )
+
+    @staticmethod
+    def _write_in_place(path: str, text: str) -> None:
+        # in place (no rename): the file is bind-mounted into the container
+        with open(path, "w") as f:
+            f.write(text)
+
+    def _write_files(self, rec: ContainerRecord, sandbox: Sandbox) -> None:
+        if rec.hosts_path:
+            self._write_in_place(rec.hosts_path, sandbox.hosts)
+        if rec.resolv_conf_path:
+            self._write_in_place(rec.resolv_conf_path, sandbox.resolv_conf)
+
+    def _write_hosts(self, rec: ContainerRecord) -> None:
+        if rec.hosts_path and rec.sandbox is not None:
+            self._write_in_place(rec.hosts_path, self._hosts_text(rec))
+
+    # =========================================================================================
+    # embedded DNS callbacks (event loop)
+    # =========================================================================================
+    def _peers(self, cid: str) -> list[tuple[ContainerRecord, NetworkRecord, EndpointState]]:
+        rec = self.containers.get(cid)
+        if rec is None or rec.sandbox is None:
+            return []
+        mine = [nid for nid in rec.sandbox.endpoints if nid in self.networks and self.networks[nid].user_defined]
+        out = []
+        for other in self.containers.values():
+            sb = other.sandbox
+            if sb is None:
+                continue
+            for nid in mine:
+                ep = sb.endpoints.get(nid)
+                if ep is not None:
+                    out.append((other, self.networks[nid], ep))
+        return out
+
+    def _dns_lookup(self, cid: str, name: str) -> list[str] | None:
+        name = name.rstrip(".").lower()
+        found: list[str] = []
+        for other, net, ep in self._peers(cid):
+            names = {other.name.lower(), other.id[:12]} | {a.lower() for a in ep.aliases}
+            if other.hostname:
+                names.add(other.hostname.lower())
+            suffix = "." + net.name.lower()
+            base = name[: -len(suffix)] if name.endswith(suffix) else name
+            if (name in names or base in names) and ep.ip not in found:
+                found.append(ep.ip)
+        return found or None
+
+    def _dns_reverse(self, cid: str, ip: str) -> str | None:
+        for other, net, ep in self._peers(cid):
+            if ep.ip == ip:
+                return f"{other.name}.{net.name}"
+        return None
+
+    def _dns_upstreams(self, cid: str) -> list[tuple[str, int]]:
+        rec = self.containers.get(cid)
+        servers: list[str]
+        if rec is not None and rec.dns:
+            servers = list(rec.dns)
+        elif self.options.dns:
+            servers = list(self.options.dns)
+        elif self.options.dns_upstreams:
+            servers = list(self.options.dns_upstreams)
+        else:
+            servers = files.upstreams(self._host_text(self.options.resolv_conf))
+        out = []
+        for s in servers:
+            host, _, port = s.rpartition(":") if s.count(":") == 1 else (s, "", "")
+            out.append((host or s, int(port) if port else 53))
+        return out
+
+
+def _parse_until(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    units = {"s": 1, "m": 60, "h": 3600}
+    if value and value[-1] in units:
+        try:
+            return time.time() - float(value[:-1]) * units[value[-1]]
+        except ValueError:
+            pass
+    try:
+        from datetime import datetime
+
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise InvalidParameter(f"invalid filter 'until={value}'") from None
+
+
+def _created_ts(created: str) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(created[:26].rstrip("Z") + "+00:00").timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _label_match(labels: dict[str, str], spec: str) -> bool:
+    k, eq, v = spec.partition("=")
+    return k in labels and (not eq or labels[k] == v)
