@@ -29,7 +29,7 @@ class ContainerNetConfig:
     extra_hosts: list[str] = field(default_factory=list)
     mac_address: str = ""
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)  # NetworkingConfig.EndpointsConfig
-    hosts_path: str = ""  # if set, setup/connect/disconnect rewrite the file in place
+    hosts_path: str = ""  # if set, connect/disconnect rewrite this file in place
     resolv_conf_path: str = ""
 
     @classmethod
@@ -69,6 +69,27 @@ class ContainerNetConfig:
         )
 
 
+def from_container(c: Any) -> ContainerNetConfig:
+    """Build the config from a daemon container object (duck-typed: ``id``, ``name``, ``config``,
+    ``host_config``, optional ``networking_config``, ``hostname``, ``hosts_path``,
+    ``resolv_conf_path``)."""
+    if isinstance(c, ContainerNetConfig):
+        return c
+    cfg = ContainerNetConfig.from_api(
+        c.id,
+        c.name,
+        getattr(c, "config", None),
+        getattr(c, "host_config", None),
+        getattr(c, "networking_config", None),
+        hosts_path=getattr(c, "hosts_path", "") or "",
+        resolv_conf_path=getattr(c, "resolv_conf_path", "") or "",
+    )
+    hostname = getattr(c, "hostname", "")
+    if isinstance(hostname, str) and hostname:
+        cfg.hostname = hostname
+    return cfg
+
+
 @dataclass
 class Sandbox:
     netns_path: str | None  # None: the host's network namespace (omit it from the OCI spec)
@@ -76,3 +97,8 @@ class Sandbox:
     hosts: str
     resolv_conf: str
     settings: dict[str, Any]
+
+    @property
+    def netns(self) -> str | None:
+        """The namespace to join: a path, or "host" for the host's (the daemon seam's spelling)."""
+        return self.netns_path if self.netns_path else "host"

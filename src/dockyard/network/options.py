@@ -114,7 +114,7 @@ class NetworkOptions:
             if key in cfg and cfg[key] is not None and cfg[key] != "":
                 kw[attr] = cfg[key]
         if cfg.get("default-address-pools"):
-            kw["default_address_pools"] = list(cfg["default-address-pools"])
+            kw["default_address_pools"] = [_pool(p) for p in cfg["default-address-pools"]]
         for attr in ("icc", "ip_forward", "ip_masq", "iptables"):
             if attr in kw and isinstance(kw[attr], str):
                 kw[attr] = kw[attr].lower() in ("1", "true", "yes")
@@ -124,3 +124,17 @@ class NetworkOptions:
             if attr in kw and isinstance(kw[attr], str):
                 kw[attr] = [x for x in kw[attr].split(",") if x]
         return cls(**kw)
+
+
+def _pool(p: Any) -> dict[str, Any]:
+    """A pool from daemon.json ({"base": .., "size": ..}) or dockerd's flag ("base=..,size=..")."""
+    if isinstance(p, dict):
+        return {"base": p.get("base") or p.get("Base"), "size": int(p.get("size") or p.get("Size") or 0)}
+    out: dict[str, Any] = {}
+    for part in str(p).split(","):
+        k, _, v = part.partition("=")
+        out[k.strip().lower()] = v.strip()
+    try:
+        return {"base": out["base"], "size": int(out["size"])}
+    except (KeyError, ValueError):
+        raise InvalidParameter(f"invalid default-address-pool {p!r}: want base=<cidr>,size=<prefix length>") from None

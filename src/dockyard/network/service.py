@@ -45,7 +45,7 @@ from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from dockyard.network import dns as dnslib
 from dockyard.network import files, ipam, links, netns
 from dockyard.network import ports as portlib
-from dockyard.network.config import ContainerNetConfig, Sandbox
+from dockyard.network.config import ContainerNetConfig, Sandbox, from_container
 from dockyard.network.firewall import BridgeRule, Firewall, PortRule
 from dockyard.network.options import NetworkOptions
 from dockyard.network.state import (
@@ -712,8 +712,9 @@ class NetworkService:
             self.containers[cfg.id] = rec
             await asyncio.to_thread(self.store.save_container, rec)
 
-    async def unregister(self, container_id: str) -> None:
+    async def unregister(self, container: Any) -> None:
         """Forget a removed container (tears its sandbox down if still there)."""
+        container_id, _ = self._ref(container)
         async with self._lock:
             rec = self.containers.get(container_id)
             if rec is None:
@@ -722,6 +723,8 @@ class NetworkService:
                 await self._teardown_locked(rec)
             self.containers.pop(container_id, None)
             await asyncio.to_thread(self.store.delete_container, container_id)
+
+    remove = unregister  # the daemon seam's name for it
 
     async def rename(self, container_id: str, name: str) -> None:
         async with self._lock:
@@ -732,8 +735,21 @@ class NetworkService:
     # =========================================================================================
     # containers: setup / teardown
     # =========================================================================================
-    async def setup(self, container_id: str, cfg: ContainerNetConfig | None = None) -> Sandbox:
-        """Build the container's network before the runtime starts it."""
+    @staticmethod
+    def _ref(container: Any) -> tuple[str, ContainerNetConfig | None]:
+        """An id string, a ContainerNetConfig, or a daemon container object."""
+        if isinstance(container, str):
+            return container, None
+        cfg = from_container(container)
+        return cfg.id, cfg
+
+    async def setup(self, container: Any, cfg: ContainerNetConfig | None = None) -> Sandbox:
+        """Build the container's network before the runtime starts it.
+
+        `container`: an id (registered before), a ContainerNetConfig, or the daemon's container
+        object (its Config/HostConfig are read)."""
+        container_id, derived = self._ref(container)
+        cfg = cfg or derived
         if cfg is not None and cfg.id not in self.containers:
             await self.register(cfg)
         async with self._lock:
@@ -762,9 +778,7 @@ class NetworkService:
                 except BaseException:
                     await self._teardown_locked(rec)
                     raise
-            sandbox = self._sandbox_view(rec)
-            await asyncio.to_thread(self._write_files, rec, sandbox)
-            return sandbox
+            return self._sandbox_view(rec)
 
     def _setup_sync(self, rec: ContainerRecord) -> None:
         mode = self._mode(rec.network_mode)
@@ -852,8 +866,9 @@ class NetworkService:
                     f"driver failed programming external connectivity on endpoint {rec.name} ({ep.endpoint_id}): {e.message}"
                 ) from None
 
-    async def teardown(self, container_id: str) -> None:
+    async def teardown(self, container: Any) -> None:
         """Release the container's network after it stopped (idempotent)."""
+        container_id, _ = self._ref(container)
         async with self._lock:
             rec = self.containers.get(container_id)
             if rec is None or rec.sandbox is None:
@@ -1068,14 +1083,10 @@ class NetworkService:
         with open(path, "w") as f:
             f.write(text)
 
-    def _write_files(self, rec: ContainerRecord, sandbox: Sandbox) -> None:
-        if rec.hosts_path:
-            self._write_in_place(rec.hosts_path, sandbox.hosts)
-        if rec.resolv_conf_path:
-            self._write_in_place(rec.resolv_conf_path, sandbox.resolv_conf)
-
     def _write_hosts(self, rec: ContainerRecord) -> None:
-        if rec.hosts_path and rec.sandbox is not None:
+        """After connect/disconnect: rewrite the container's hosts file (the daemon wrote it at
+        start from Sandbox.hosts) in place, so the bind mount inside sees the change."""
+        if rec.hosts_path and rec.sandbox is not None and os.path.exists(rec.hosts_path):
             self._write_in_place(rec.hosts_path, self._hosts_text(rec))
 
     # =========================================================================================
