@@ -631,10 +631,12 @@ class ImageService:
 
         return await pull(self, ref, auth=auth, progress=progress, platform=platform)
 
-    async def push(self, ref: str, auth: dict | None = None, progress: ProgressFn | None = None) -> str:
+    async def push(
+        self, ref: str, auth: dict | None = None, progress: ProgressFn | None = None, chunk_size: int | None = None
+    ) -> str:
         from dockyard.image.push import push
 
-        return await push(self, ref, auth=auth, progress=progress)
+        return await push(self, ref, auth=auth, progress=progress, chunk_size=chunk_size)
 
     def save(self, refs: list[str], out) -> None:  # noqa: ANN001
         from dockyard.image.archive import save

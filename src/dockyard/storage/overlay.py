@@ -106,8 +106,9 @@ class Overlay2:
         d = self.dir(layer_id)
         try:
             short = self.link(layer_id)
-            os.unlink(os.path.join(self.home, LINK_DIR, short))
-        except (FileNotFoundError, ValueError):
+            if short and "/" not in short:  # empty if a crash cut the write short
+                os.unlink(os.path.join(self.home, LINK_DIR, short))
+        except OSError:
             pass
         if os.path.ismount(os.path.join(d, "merged")):
             linux.umount(os.path.join(d, "merged"), linux.MNT_DETACH)

@@ -1,0 +1,219 @@
+"""Pull and push against a real registry (Debian's docker-registry on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import io
+import json
+import os
+import stat
+
+import pytest
+import zstandard
+
+from dockyard.errors import DockyardError, InvalidParameter, NotFound, Unauthorized
+from dockyard.image import auth as authmod
+from dockyard.image.registry import Registry
+from image.conftest import build_image
+from image.registry_server import RegistryServer
+from storage.layertars import LayerTar, base_layer, second_layer
+
+
+def _pull(svc, ref, **kw):
+    msgs: list[dict] = []
+    image_id = asyncio.run(svc.pull(ref, progress=msgs.append, **kw))
+    return image_id, msgs
+
+
+def _push(svc, ref, **kw):
+    msgs: list[dict] = []
+    asyncio.run(svc.push(ref, progress=msgs.append, **kw))
+    return msgs
+
+
+def test_mkimage_push_rmi_pull_round_trip(services, registry, busybox_tar_bytes):
+    svc = services.new()
+    ref = f"{registry.addr}/busybox:v1"
+    image_id = svc.import_(io.BytesIO(busybox_tar_bytes), ref, changes=['CMD ["sh"]'])
+    msgs = _push(svc, ref)
+    assert msgs[0] == {"status": f"The push refers to repository [{registry.addr}/busybox]"}
+    digest_line = [m["status"] for m in msgs if m.get("status", "").startswith("v1: digest: ")]
+    assert digest_line and "size: " in digest_line[0]
+    digest = digest_line[0].split()[2]
+    svc.remove(ref)
+    assert not svc.exists(ref) and svc.layers.layers() == []
+    pulled, msgs = _pull(svc, ref)
+    assert pulled == image_id
+    statuses = [m.get("status") for m in msgs]
+    assert statuses[0] == "Pulling from busybox" and "Pull complete" in statuses
+    assert statuses[-2:] == [f"Digest: {digest}", f"Status: Downloaded newer image for {ref}"]
+    info = svc.inspect(ref)
+    assert info["RepoDigests"] == [f"{registry.addr}/busybox@{digest}"]
+    assert info["Config"]["Cmd"] == ["sh"]
+    # again: nothing to download
+    _, msgs = _pull(svc, ref)
+    assert {"status": "Already exists", "progressDetail": {}, "id": msgs[1]["id"]} in msgs
+    assert msgs[-1] == {"status": f"Status: Image is up to date for {ref}"}
+    # and by digest, into a fresh data root
+    other = services.new("other")
+    assert _pull(other, f"{registry.addr}/busybox@{digest}")[0] == image_id
+    # a second push finds everything there
+    msgs = _push(svc, ref)
+    assert any(m.get("status") == "Layer already exists" for m in msgs)
+
+
+def test_multi_layer_image_chunked_push_and_container_view(services, registry):
+    src = services.new("src")
+    layers = [base_layer().gz(), zstandard.ZstdCompressor().compress(second_layer().bytes()), LayerTar().file("top", b"t").bytes()]
+    ref = f"{registry.addr}/multi:v1"
+    image_id = build_image(src, layers, ref)
+    msgs = _push(src, ref, chunk_size=1024)  # PATCH in 1 KiB chunks, then PUT
+    assert sum(1 for m in msgs if m.get("status") == "Pushed") == 3
+    dst = services.new("dst")
+    pulled, msgs = _pull(dst, ref)
+    assert pulled == image_id
+    assert sum(1 for m in msgs if m.get("status") == "Pull complete") == 3
+    img = dst.get(ref)
+    dst.layers.create_rw("c1", img.top_layer)
+    merged = dst.layers.mount("c1")
+    try:
+        assert not os.path.lexists(f"{merged}/etc/deleted.conf")
+        assert sorted(os.listdir(f"{merged}/opq")) == ["new"]
+        assert stat.S_IMODE(os.stat(f"{merged}/bin/suid").st_mode) == 0o4755
+        assert os.stat(f"{merged}/bin/suid").st_ino == os.stat(f"{merged}/bin/suid-link").st_ino
+        assert os.readlink(f"{merged}/bin/sh-link") == "/bin/tool"
+        assert os.path.isfile(f"{merged}/top") and os.path.isfile(f"{merged}/etc/hosts")
+        with open(f"{merged}/etc/passwd", "a") as f:
+            f.write("x\n")
+    finally:
+        dst.layers.unmount("c1")
+    base = dst.layers.chain(img.top_layer)[0]
+    with open(os.path.join(base.path, "etc/passwd")) as f:
+        assert "x\n" not in f.read()
+    # a cross-repository push mounts the blobs instead of uploading them
+    dst.tag(ref, f"{registry.addr}/copy", "v1")
+    msgs = _push(dst, f"{registry.addr}/copy:v1")
+    assert sum(1 for m in msgs if m.get("status") == "Mounted from multi") == 3
+
+
+def test_basic_auth_and_config_json_credentials(services, tmp_path, busybox_tar_bytes, monkeypatch):
+    with RegistryServer(str(tmp_path / "reg"), auth="basic") as reg:
+        svc = services.new()
+        ref = f"{reg.addr}/private/bb:1"
+        svc.import_(io.BytesIO(busybox_tar_bytes), ref)
+        monkeypatch.setenv("DOCKYARD_CONFIG", str(tmp_path / "cfg"))
+        with pytest.raises(Unauthorized):
+            _push(svc, ref)
+        with pytest.raises(Unauthorized):
+            Registry(reg.addr, {"username": "dyt", "password": "wrong"}).ping()
+        Registry(reg.addr, {"username": "dyt", "password": "s3cret"}).ping()
+        _push(svc, ref, auth={"username": "dyt", "password": "s3cret"})
+        authmod.store(reg.addr, "dyt", "s3cret")
+        with open(tmp_path / "cfg/config.json") as f:
+            assert "auth" in json.load(f)["auths"][reg.addr]
+        fresh = services.new("fresh")
+        assert _pull(fresh, ref)[0] == svc.get(ref).id  # credentials read from config.json
+
+
+def test_bearer_token_flow_with_cached_tokens(services, tmp_path, busybox_tar_bytes):
+    with RegistryServer(str(tmp_path / "reg"), auth="token") as reg:
+        svc = services.new()
+        ref = f"{reg.addr}/team/bb:1"
+        svc.import_(io.BytesIO(busybox_tar_bytes), ref)
+        creds = {"username": "dyt", "password": "s3cret"}
+        with pytest.raises(Unauthorized):
+            _push(svc, ref)  # anonymous tokens are pull-only
+        _push(svc, ref, auth=creds)
+        pushes = len(reg.token.requests)
+        assert pushes <= 3  # one token per scope, reused across blob and manifest requests
+        fresh = services.new("fresh")
+        assert _pull(fresh, ref, auth=creds)[0] == svc.get(ref).id
+        assert any(r["user"] == "dyt" for r in reg.token.requests)
+        anon = services.new("anon")
+        assert _pull(anon, ref, auth={})[0] == svc.get(ref).id  # anonymous pull is allowed
+
+
+def _upload_raw(reg_addr: str, repo: str, blobs: list[bytes], manifest: dict, media: str) -> None:
+    r = Registry(reg_addr)
+    for b in blobs:
+        d = "sha256:" + hashlib.sha256(b).hexdigest()
+        r.upload_blob(repo, d, len(b), io.BytesIO(b))
+    r.put_manifest(repo, "v1", json.dumps(manifest).encode(), media)
+
+
+def _hostile_image(registry, repo: str, kind: str) -> None:
+    good_tar = LayerTar().file("hello", b"hello" * 1000).bytes()
+    blob = gzip.compress(good_tar)
+    layer_media = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    diff_id = "sha256:" + hashlib.sha256(good_tar).hexdigest()
+    if kind == "non-gzip":
+        blob = good_tar  # labelled gzip below
+        diff_id = "sha256:" + hashlib.sha256(good_tar).hexdigest()
+    if kind == "escape":
+        bad = LayerTar().raw_name("../../../../tmp/dyt-escaped").bytes()
+        blob = gzip.compress(bad)
+        diff_id = "sha256:" + hashlib.sha256(bad).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    if kind == "bad-diffid":
+        config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "0" * 64]}}).encode()
+    blob_digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    size = len(blob)
+    if kind == "bad-digest":
+        # the manifest names another digest than the bytes: the registry serves our bytes under it
+        pass
+    if kind == "truncated":
+        size = len(blob) + 100
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config), "digest": "sha256:" + hashlib.sha256(config).hexdigest()},
+        "layers": [{"mediaType": "application/x-evil" if kind == "bad-media" else layer_media, "size": size, "digest": blob_digest}],
+    }
+    _upload_raw(registry.addr, repo, [blob, config], manifest, "application/vnd.docker.distribution.manifest.v2+json")
+    if kind == "bad-digest":
+        # corrupt the stored blob in the registry's storage (a bit flip keeps the size)
+        root = os.path.join(registry.workdir, "storage/docker/registry/v2/blobs/sha256", blob_digest[7:9], blob_digest[7:], "data")
+        data = bytearray(open(root, "rb").read())  # noqa: SIM115
+        data[len(data) // 2] ^= 0xFF
+        with open(root, "wb") as f:
+            f.write(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "kind,msg",
+    [
+        ("bad-digest", "digest mismatch|invalid gzip|invalid layer tar"),
+        ("bad-media", "unsupported media type"),
+        ("truncated", "unexpected EOF|truncated"),
+        ("non-gzip", "invalid gzip data"),
+        ("bad-diffid", "does not match the image config"),
+        ("escape", "outside of the layer"),
+    ],
+)
+def test_hostile_registry_content_is_refused_cleanly(services, registry, kind, msg, busybox_tar_bytes):
+    repo = f"hostile-{kind}"
+    _hostile_image(registry, repo, kind)
+    svc = services.new()
+    with pytest.raises((DockyardError, InvalidParameter)) as e:
+        _pull(svc, f"{registry.addr}/{repo}:v1")
+    assert e.match(msg)
+    assert svc.images() == [] and svc.layers.layers() == []
+    assert os.listdir(svc.content.ingest) == []
+    assert sorted(os.listdir(os.path.join(svc.data_root, "overlay2"))) == ["l"]
+    assert not os.path.exists("/tmp/dyt-escaped")
+    # the store is consistent: a good pull still completes
+    good = f"{registry.addr}/good:v1"
+    src = services.new("src")
+    src.import_(io.BytesIO(busybox_tar_bytes), good)
+    _push(src, good)
+    assert _pull(svc, good)[0] == src.get(good).id
+
+
+def test_missing_image_and_platform_errors(services, registry):
+    svc = services.new()
+    with pytest.raises(NotFound, match="manifest for .*nosuch:latest not found"):
+        _pull(svc, f"{registry.addr}/nosuch")
+    with pytest.raises(DockyardError, match="connection refused"):
+        _pull(svc, "127.0.0.1:1/x:y")
