@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 
 
-def atomic_write(path: str, data: bytes | str, mode: int = 0o644, fsync_dir: bool = False) -> None:
+def atomic_write(path: str, data: bytes | str, mode: int = 0o644, fsync_dir: bool = False, fsync: bool = True) -> None:
     """Write `data` to `path` so readers see the old or the new content, never a mix.
 
     Temp file in the same directory, fsync, rename; optionally fsync the directory too.
+    `fsync=False` keeps the atomicity but not the durability (for files under /run, which do not
+    outlive a reboot anyway: the runtime's state).
     """
     if isinstance(data, str):
         data = data.encode()
@@ -20,7 +22,8 @@ def atomic_write(path: str, data: bytes | str, mode: int = 0o644, fsync_dir: boo
         while view:
             n = os.write(fd, view)
             view = view[n:]
-        os.fsync(fd)
+        if fsync:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         os.unlink(tmp)
