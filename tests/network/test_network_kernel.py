@@ -306,6 +306,7 @@ def test_teardown_releases_everything_and_ip_is_reused(net: Harness):
     veths = links.ports_of(net.options["bridge-name"])
     net.run(net.svc.teardown(a))
     assert not os.path.exists(key)
+    net.run(net.svc.settle())  # veths are deleted in the background, then the address is free
     assert not any(links.link_exists(v) for v in veths)
     table = subprocess.run(["nft", "list", "table", "ip", net.options["nft-table"]], capture_output=True, text=True).stdout
     assert f"dport {port}" not in table

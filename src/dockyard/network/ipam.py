@@ -99,6 +99,7 @@ class Pool:
         self.path = path
         self.network = network
         self.leases: dict[str, str] = {}  # ip -> owner
+        self.deleted = False
         self._lock = threading.Lock()
 
     # --- persistence --------------------------------------------------------------------------
@@ -127,10 +128,11 @@ class Pool:
         return pool
 
     def save(self) -> None:
-        if self.path:
+        if self.path and not self.deleted:
             atomic_write(self.path, json.dumps(self.to_json(), sort_keys=True))
 
     def delete(self) -> None:
+        self.deleted = True
         if self.path:
             try:
                 os.unlink(self.path)

@@ -189,8 +189,9 @@ def create_veth(
     """Create a veth pair: `host_name` on `bridge`, `ifname` inside `ns_path` with `mac`/`address`.
 
     `gateway` set: the default route inside goes through it (the network that owns the default
-    route). The host end is up, in hairpin mode so a container reaches itself through a published
-    port. On failure nothing is left behind.
+    route). The host end is created enslaved and up in the same request, then put in hairpin
+    mode so a container reaches itself through a published port; inside, the interface and `lo`
+    come up. On failure nothing is left behind. Raises FileExistsError if `host_name` is taken.
     """
     ns_fd = os.open(ns_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -198,20 +199,23 @@ def create_veth(
             br = index_of(ipr, bridge)
             if br is None:
                 raise OSError(errno.ENODEV, f"bridge {bridge} does not exist")
-            ipr.link(
-                "add",
-                ifname=host_name,
-                kind="veth",
-                mtu=mtu,
-                peer={"ifname": ifname, "net_ns_fd": ns_fd, "address": mac, "mtu": mtu},
-            )
             try:
-                idx = index_of(ipr, host_name)
-                assert idx is not None
-                ipr.link("set", index=idx, master=br)
+                ipr.link(
+                    "add",
+                    ifname=host_name,
+                    kind="veth",
+                    mtu=mtu,
+                    master=br,
+                    state="up",
+                    peer={"ifname": ifname, "net_ns_fd": ns_fd, "address": mac, "mtu": mtu},
+                )
+            except NetlinkError as e:
+                if e.code == errno.EEXIST:
+                    raise FileExistsError(errno.EEXIST, f"{host_name} exists") from e
+                raise
+            try:
                 if hairpin:
-                    ipr.brport("set", index=idx, mode=1)
-                ipr.link("set", index=idx, state="up")
+                    _set_hairpin(ipr, host_name)
                 _configure_inside(ns_path, ifname, address, prefixlen, gateway)
             except BaseException:
                 with contextlib.suppress(Exception):
@@ -221,6 +225,23 @@ def create_veth(
         os.close(ns_fd)
 
 
+def _set_hairpin(ipr: IPRoute, name: str) -> None:
+    # sysfs is one write; it only shows the namespace /sys was mounted from, else use netlink
+    try:
+        with open(f"/sys/class/net/{name}/brport/hairpin_mode", "w") as f:
+            f.write("1")
+        return
+    except OSError:
+        pass
+    idx = index_of(ipr, name)
+    if idx is None:
+        raise OSError(errno.ENODEV, f"{name} vanished")
+    ipr.brport("set", index=idx, mode=1)
+
+
+LOOPBACK_IFINDEX = 1  # the kernel registers lo first in every namespace
+
+
 def _configure_inside(ns_path: str, ifname: str, address: str, prefixlen: int, gateway: str | None) -> None:
     with in_netns(ns_path) as ipr:
         idx = index_of(ipr, ifname)
@@ -228,9 +249,7 @@ def _configure_inside(ns_path: str, ifname: str, address: str, prefixlen: int, g
             raise OSError(errno.ENODEV, f"{ifname} did not arrive in {ns_path}")
         ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
         ipr.link("set", index=idx, state="up")
-        lo = index_of(ipr, "lo")
-        if lo is not None:
-            ipr.link("set", index=lo, state="up")
+        ipr.link("set", index=LOOPBACK_IFINDEX, state="up")
         if gateway:
             ipr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=idx)
 
@@ -238,9 +257,7 @@ def _configure_inside(ns_path: str, ifname: str, address: str, prefixlen: int, g
 def loopback_up(ns_path: str) -> None:
     """Bring `lo` up inside a namespace (the whole network of `--network none`)."""
     with in_netns(ns_path) as ipr:
-        lo = index_of(ipr, "lo")
-        if lo is not None:
-            ipr.link("set", index=lo, state="up")
+        ipr.link("set", index=LOOPBACK_IFINDEX, state="up")
 
 
 def set_default_route(ns_path: str, ifname: str, gateway: str | None) -> None:

@@ -32,6 +32,7 @@ Containers
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import ipaddress
 import logging
@@ -113,6 +114,10 @@ class NetworkService:
         self.dns = dnslib.EmbeddedDNS(self._dns_lookup, self._dns_reverse, self._dns_upstreams)
         self._lock = asyncio.Lock()
         self._started = False
+        # veth deletion waits for the kernel (an RCU grace period, ~15-30 ms): done off the
+        # request path by one reaper thread, which frees the endpoint's IP lease afterwards
+        self._reaper = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dy-net-reaper")
+        self._reaping: set[concurrent.futures.Future[None]] = set()
 
     # =========================================================================================
     # lifecycle
@@ -217,18 +222,27 @@ class NetworkService:
                 if links.get_sysctl("net/bridge/bridge-nf-call-iptables") != "1":
                     links.set_sysctl("net/bridge/bridge-nf-call-iptables", "1")
 
+    async def settle(self) -> None:
+        """Wait until released veths are deleted and their addresses are free again."""
+        while self._reaping:
+            await asyncio.wrap_future(next(iter(self._reaping)))
+
     async def close(self) -> None:
         """Daemon shutdown: stop the DNS server and drop port reservations; kernel state stays."""
+        await self.settle()
         await self.dns.close()
         self.allocator.close()
         self.firewall.close()
+        self._reaper.shutdown(wait=True)
 
     async def destroy(self) -> None:
         """Remove every sandbox, bridge and the nftables table (tests, uninstall)."""
+        await self.settle()
         async with self._lock:
             await self.dns.close()
             await asyncio.to_thread(self._destroy_sync)
             self.allocator.close()
+        self._reaper.shutdown(wait=True)
 
     def _destroy_sync(self) -> None:
         for rec in list(self.containers.values()):
@@ -553,6 +567,7 @@ class NetworkService:
         return {"Id": nid, "Warning": ""}
 
     async def remove_network(self, ref: str) -> None:
+        await self.settle()
         async with self._lock:
             net = self.find_network(ref)
             if net.predefined:
@@ -570,6 +585,7 @@ class NetworkService:
         until: float | None = None
         for u in f.get("until", []):
             until = _parse_until(u)
+        await self.settle()
         async with self._lock:
             gone = []
             for net in sorted(self.networks.values(), key=lambda n: n.name):
@@ -793,7 +809,6 @@ class NetworkService:
         netns.create(sb.key)
         rec.sandbox = sb
         try:
-            links.loopback_up(sb.key)
             n = 0
             for att in rec.attachments:
                 net = self.networks.get(att.network_id)
@@ -804,6 +819,8 @@ class NetworkService:
                 gw_here = not sb.gateway_network and not net.internal
                 self._add_endpoint(rec, sb, net, att, f"eth{n}", gw_here)
                 n += 1
+            if not n:
+                links.loopback_up(sb.key)  # --network none (or no bridge network): only lo
             self._publish(rec, sb)
             sb.dns = any(self.networks[nid].user_defined for nid in sb.endpoints)
             self._apply_firewall()
@@ -831,19 +848,24 @@ class NetworkService:
             aliases=list(att.aliases),
         )
         try:
-            while links.link_exists(ep.veth):
-                ep.veth = _veth_name()
-            links.create_veth(
-                ep.veth,
-                net.bridge,
-                sb.key,
-                ifname,
-                ep.mac,
-                ep.ip,
-                ep.prefixlen,
-                ep.gateway if gateway else None,
-                mtu=net.mtu or self.options.mtu,
-            )
+            for _attempt in range(5):
+                try:
+                    links.create_veth(
+                        ep.veth,
+                        net.bridge,
+                        sb.key,
+                        ifname,
+                        ep.mac,
+                        ep.ip,
+                        ep.prefixlen,
+                        ep.gateway if gateway else None,
+                        mtu=net.mtu or self.options.mtu,
+                    )
+                    break
+                except FileExistsError:
+                    ep.veth = _veth_name()
+            else:
+                raise Conflict("could not find a free veth name")
         except BaseException:
             pool.release(addr)
             raise
@@ -877,28 +899,40 @@ class NetworkService:
 
     async def _teardown_locked(self, rec: ContainerRecord) -> None:
         await self.dns.detach(rec.id)
-        await asyncio.to_thread(self._teardown_sync, rec)
+        await asyncio.to_thread(self._teardown_sync, rec, True, True)
 
-    def _teardown_sync(self, rec: ContainerRecord, apply: bool = True) -> None:
+    def _teardown_sync(self, rec: ContainerRecord, apply: bool = True, background: bool = False) -> None:
         sb = rec.sandbox
         if sb is None:
             return
         self.allocator.release_owner(rec.id)
-        for nid, ep in sb.endpoints.items():
-            with contextlib.suppress(Exception):
-                links.delete_link(ep.veth)
-            pool = self.pools.get(nid)
-            if pool is not None:
-                pool.release_owner(ep.endpoint_id)
         if sb.key and not sb.shared_with:
             with contextlib.suppress(OSError):
                 netns.remove(sb.key)
+        for nid, ep in sb.endpoints.items():
+            if background:
+                fut = self._reaper.submit(self._reap, nid, ep.veth, ep.endpoint_id)
+                self._reaping.add(fut)
+                fut.add_done_callback(self._reaping.discard)
+            else:
+                self._reap(nid, ep.veth, ep.endpoint_id)
         rec.sandbox = None
         if apply:
             with contextlib.suppress(Exception):
                 self._apply_firewall()
         if rec.id in self.containers:
             self.store.save_container(rec)
+
+    def _reap(self, network_id: str, veth: str, endpoint_id: str) -> None:
+        """Delete a released endpoint's veth, then free its address (never the other way round:
+        the address, and so the MAC, must not appear twice on the bridge)."""
+        try:
+            links.delete_link(veth)
+        except Exception as e:  # noqa: BLE001 - reconcile removes strays at the next start
+            log.warning("deleting %s: %s", veth, e)
+        pool = self.pools.get(network_id)
+        if pool is not None:
+            pool.release_owner(endpoint_id)
 
     # =========================================================================================
     # connect / disconnect
