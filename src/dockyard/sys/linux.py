@@ -332,3 +332,153 @@ def syscall(number: int, *args: object) -> int:
     if r < 0:
         raise _err(f"syscall {number}")
     return int(r)
+
+
+# --- resource limits, keyrings, files (used by the runtime) -------------------------------------
+class _Rlimit(ctypes.Structure):
+    _fields_ = [("cur", ctypes.c_uint64), ("max", ctypes.c_uint64)]
+
+
+RLIM_INFINITY = 0xFFFFFFFFFFFFFFFF
+_libc.prlimit64.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def prlimit(pid: int, resource: int, limits: tuple[int, int] | None = None) -> tuple[int, int]:
+    """prlimit64(2): set (soft, hard) for `resource` of `pid` (0 = self) when `limits` is given;
+    returns the previous (soft, hard). Unlimited is RLIM_INFINITY."""
+    old = _Rlimit()
+    new = _Rlimit(limits[0] & RLIM_INFINITY, limits[1] & RLIM_INFINITY) if limits is not None else None
+    if _libc.prlimit64(pid, resource, ctypes.byref(new) if new is not None else None, ctypes.byref(old)) != 0:
+        raise _err(f"prlimit resource {resource}")
+    return int(old.cur), int(old.max)
+
+
+KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def keyctl_join_session_keyring(name: str | None) -> int:
+    """keyctl(KEYCTL_JOIN_SESSION_KEYRING): join (creating) a new session keyring, as runc does."""
+    r = _syscall(SYS_KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, _b(name))
+    if r < 0:
+        raise _err("keyctl")
+    return int(r)
+
+
+CLOSE_RANGE_CLOEXEC = 4
+
+# ioctls for terminals (asm-generic values, x86_64 and aarch64 agree)
+TIOCSCTTY = 0x540E
+TIOCGWINSZ = 0x5413
+TIOCSWINSZ = 0x5414
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+
+_libc.ioctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)
+
+
+def ioctl_int(fd: int, request: int, arg: int = 0) -> int:
+    """ioctl(2) with an integer argument (e.g. TIOCSCTTY)."""
+    r = _libc.ioctl(fd, request, ctypes.c_void_p(arg))
+    if r < 0:
+        raise _err("ioctl")
+    return r
+
+
+def ioctl_get_int(fd: int, request: int) -> int:
+    """ioctl(2) that writes an int through its pointer argument (e.g. TIOCGPTN)."""
+    v = ctypes.c_int(0)
+    if _libc.ioctl(fd, request, ctypes.cast(ctypes.byref(v), ctypes.c_void_p)) < 0:
+        raise _err("ioctl")
+    return v.value
+
+
+def ioctl_set_int(fd: int, request: int, value: int) -> None:
+    """ioctl(2) that reads an int through its pointer argument (e.g. TIOCSPTLCK)."""
+    v = ctypes.c_int(value)
+    if _libc.ioctl(fd, request, ctypes.cast(ctypes.byref(v), ctypes.c_void_p)) < 0:
+        raise _err("ioctl")
+
+
+class _Winsize(ctypes.Structure):
+    _fields_ = [("row", ctypes.c_ushort), ("col", ctypes.c_ushort), ("x", ctypes.c_ushort), ("y", ctypes.c_ushort)]
+
+
+def get_winsize(fd: int) -> tuple[int, int]:
+    """(rows, cols) of the terminal on `fd`."""
+    ws = _Winsize()
+    if _libc.ioctl(fd, TIOCGWINSZ, ctypes.cast(ctypes.byref(ws), ctypes.c_void_p)) < 0:
+        raise _err("ioctl TIOCGWINSZ")
+    return ws.row, ws.col
+
+
+def set_winsize(fd: int, rows: int, cols: int) -> None:
+    ws = _Winsize(rows, cols, 0, 0)
+    if _libc.ioctl(fd, TIOCSWINSZ, ctypes.cast(ctypes.byref(ws), ctypes.c_void_p)) < 0:
+        raise _err("ioctl TIOCSWINSZ")
+
+
+# --- bpf(2), for cgroup v2 device filters -------------------------------------------------------
+SYS_BPF = 321 if _MACHINE in ("x86_64", "amd64") else 280
+BPF_PROG_LOAD = 5
+BPF_PROG_ATTACH = 8
+BPF_PROG_DETACH = 9
+BPF_PROG_QUERY = 16
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_CGROUP_DEVICE = 6
+BPF_F_ALLOW_MULTI = 2
+
+
+class _BpfProgLoad(ctypes.Structure):
+    _fields_ = [
+        ("prog_type", ctypes.c_uint32),
+        ("insn_cnt", ctypes.c_uint32),
+        ("insns", ctypes.c_uint64),
+        ("license", ctypes.c_uint64),
+        ("log_level", ctypes.c_uint32),
+        ("log_size", ctypes.c_uint32),
+        ("log_buf", ctypes.c_uint64),
+        ("kern_version", ctypes.c_uint32),
+        ("prog_flags", ctypes.c_uint32),
+        ("_pad", ctypes.c_uint8 * 64),
+    ]
+
+
+class _BpfProgAttach(ctypes.Structure):
+    _fields_ = [
+        ("target_fd", ctypes.c_uint32),
+        ("attach_bpf_fd", ctypes.c_uint32),
+        ("attach_type", ctypes.c_uint32),
+        ("attach_flags", ctypes.c_uint32),
+        ("replace_bpf_fd", ctypes.c_uint32),
+        ("_pad", ctypes.c_uint8 * 44),
+    ]
+
+
+def bpf_prog_load_cgroup_device(insns: bytes) -> int:
+    """Load a BPF_PROG_TYPE_CGROUP_DEVICE program (raw 8-byte instructions); returns its fd."""
+    buf = ctypes.create_string_buffer(insns, len(insns))
+    lic = ctypes.create_string_buffer(b"Apache")
+    log = ctypes.create_string_buffer(65536)
+    attr = _BpfProgLoad()
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE
+    attr.insn_cnt = len(insns) // 8
+    attr.insns = ctypes.addressof(buf)
+    attr.license = ctypes.addressof(lic)
+    attr.log_level = 1
+    attr.log_size = len(log)
+    attr.log_buf = ctypes.addressof(log)
+    fd = _syscall(SYS_BPF, BPF_PROG_LOAD, ctypes.byref(attr), ctypes.sizeof(attr))
+    if fd < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), "bpf prog load: " + log.value.decode(errors="replace")[-500:])
+    return int(fd)
+
+
+def bpf_prog_attach(prog_fd: int, cgroup_fd: int, attach_type: int = BPF_CGROUP_DEVICE, flags: int = BPF_F_ALLOW_MULTI) -> None:
+    attr = _BpfProgAttach()
+    attr.target_fd = cgroup_fd
+    attr.attach_bpf_fd = prog_fd
+    attr.attach_type = attach_type
+    attr.attach_flags = flags
+    if _syscall(SYS_BPF, BPF_PROG_ATTACH, ctypes.byref(attr), ctypes.sizeof(attr)) != 0:
+        raise _err("bpf prog attach")
