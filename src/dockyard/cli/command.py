@@ -97,8 +97,8 @@ class Command:
             parts += ["", "Options:", fs.usages(_help_width())]
         return "\n".join(parts) + "\n"
 
-    def hint(self) -> str:
-        verb = "See" if self.see else "Run"
+    def hint(self, args_error: bool = False) -> str:
+        verb = "See" if (self.see and args_error) else "Run"
         return f"{verb} '{PROG} {self.path} --help' for more information"
 
 

@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cmd.check_args(pos)
     except ArgsError as e:
-        _usage_error(cmd.usage_line(), cmd.hint(), e.message, prefix=True)
+        _usage_error(cmd.usage_line(), cmd.hint(args_error=True), e.message, prefix=True)
         return 1
     tls = None
     if gopts["tls"] or gopts["tlsverify"] or os.environ.get("DOCKYARD_TLS_VERIFY"):
@@ -296,6 +296,9 @@ def run_command(ctx: Ctx, cmd: Command, opts: object, pos: list[str]) -> int:
         if ctx.debug and e.detail:
             sys.stderr.write(f"({e.detail})\n")
         return 1
+    except FlagError as e:
+        _usage_error(cmd.usage_line(), cmd.hint(), str(e), prefix=False)
+        return 125
     except ProtocolError as e:
         sys.stderr.write(f"error during connect: {e}\n")
         return 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 from dockyard.cli.command import CLIError
-from dockyard.cli.flags import Flag, parse_ram_size
+from dockyard.cli.flags import Flag, FlagError, parse_ram_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -134,8 +134,9 @@ RUN_ONLY_FLAGS = [
 ]
 
 
-def _bad(flag: str, value: str, why: str) -> CLIError:
-    return CLIError(f'invalid argument "{value}" for "{flag}" flag: {why}', 125)
+def _bad(flag: str, value: str, why: str) -> FlagError:
+    """A bad flag value: printed with the usage line, exit status 125 (as pflag's errors)."""
+    return FlagError(f'invalid argument "{value}" for "{flag}" flag: {why}')
 
 
 # ---- env, labels ------------------------------------------------------------------------------

@@ -149,6 +149,8 @@ class Session:
             with raw:
                 if after_setup is not None:
                     after_setup()
+                if self.conn.closed:  # the start failed: nothing to stream
+                    return "eof"
                 result = streamer.run(self._rfd if self._rfd >= 0 else None, self._on_wake)
         finally:
             self._restore_signals()

@@ -15,6 +15,7 @@ import sys
 from dockyard.cli.client import APIError
 from dockyard.cli.command import CLIError, Command, Ctx, StatusError
 from dockyard.cli.flags import Flag, Options
+from dockyard.cli.progress import StreamError
 from dockyard.cli.runopts import CONTAINER_FLAGS, RUN_ONLY_FLAGS, build_create
 
 TYPE_CHECKING = False
@@ -23,11 +24,11 @@ if TYPE_CHECKING:
 
 
 def report(name: str, message: str, with_help: bool) -> str:
-    """docker/cli's reportError text."""
-    text = message.rstrip(".") + "."
+    """How Docker 28's CLI reports a run/create failure on stderr."""
+    text = f"dockyard: {message}"
     if with_help:
-        text += f"\nSee 'dockyard {name} --help'."
-    return f"dockyard: {text}"
+        text += f"\n\nRun 'dockyard {name} --help' for more information"
+    return text
 
 
 def start_error_status(message: str) -> int:
@@ -73,8 +74,6 @@ def pull_image(ctx: Ctx, image: str, quiet: bool, platform: str = "", out: Any =
 
 
 def create_container(ctx: Ctx, opts: Options, args: list[str], is_run: bool) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    from dockyard.cli.progress import StreamError
-
     config, host, networking = build_create(opts, args, is_run)
     pull = opts["pull"]
     if pull not in ("always", "missing", "never", ""):
@@ -105,22 +104,19 @@ def create_container(ctx: Ctx, opts: Options, args: list[str], is_run: bool) -> 
     body["NetworkingConfig"] = networking
     image = config["Image"]
     client = ctx.client
+    if pull == "always":
+        pull_image(ctx, image, opts["quiet"], opts["platform"])
     try:
-        if pull == "always":
+        resp = client.post("/containers/create", query, body)
+    except APIError as e:
+        if e.status == 404 and pull in ("missing", "") and "image" in e.message.lower():
+            if not opts["quiet"]:
+                sys.stderr.write(f"Unable to find image '{familiar_tagged(image)}' locally\n")
+                sys.stderr.flush()
             pull_image(ctx, image, opts["quiet"], opts["platform"])
-        try:
             resp = client.post("/containers/create", query, body)
-        except APIError as e:
-            if e.status == 404 and pull in ("missing", "") and "image" in e.message.lower():
-                if not opts["quiet"]:
-                    sys.stderr.write(f"Unable to find image '{familiar_tagged(image)}' locally\n")
-                    sys.stderr.flush()
-                pull_image(ctx, image, opts["quiet"], opts["platform"])
-                resp = client.post("/containers/create", query, body)
-            else:
-                raise
-    except StreamError as e:
-        raise APIError(500, e.message) from None
+        else:
+            raise
     for w in resp.get("Warnings") or []:
         sys.stderr.write(f"WARNING: {w}\n")
     cid = resp["Id"]
@@ -140,6 +136,8 @@ def create(ctx: Ctx, opts: Options, args: list[str]) -> int:
         if e.status == 125:
             raise CLIError(report("create", e.message, True), 125) from None
         raise
+    except StreamError as e:
+        raise CLIError(e.message) from None
     sys.stdout.write(cid + "\n")
     return 0
 
@@ -161,6 +159,8 @@ def run(ctx: Ctx, opts: Options, args: list[str]) -> int:
         raise
     except APIError as e:
         raise StatusError(start_error_status(e.message), report("run", str(e), True)) from None
+    except StreamError as e:
+        raise CLIError(report("run", e.message, True), 125) from None
 
     client = ctx.client
     attach_stdin = config["AttachStdin"]
@@ -170,7 +170,7 @@ def run(ctx: Ctx, opts: Options, args: list[str]) -> int:
         try:
             client.post(f"/containers/{cid}/start")
         except APIError as e:
-            raise StatusError(start_error_status(e.message), report("run", str(e), False)) from None
+            raise StatusError(start_error_status(e.message), report("run", str(e), True)) from None
         sys.stdout.write(cid + "\n")
         return 0
 
@@ -200,7 +200,7 @@ def run(ctx: Ctx, opts: Options, args: list[str]) -> int:
             result = "eof"
         if started:
             e = started[0]
-            sys.stderr.write(report("run", str(e), False) + "\n")
+            sys.stderr.write(report("run", str(e), True) + "\n")
             if host.get("AutoRemove"):
                 waiter.status()
             return start_error_status(e.message)
