@@ -15,7 +15,7 @@ APT_PACKAGES := \
 	docker-registry apache2-utils skopeo \
 	runc crun podman conmon catatonit docker.io containerd hyperfine
 
-.PHONY: install apt venv shim launchers test lint bench clean
+.PHONY: install apt venv shim launchers run test lint bench clean
 
 install: apt venv shim launchers
 	@echo "dockyard: installed (dockyard, dockyard-runc in $(BINDIR))"
@@ -38,6 +38,11 @@ shim:
 
 launchers: venv
 	@$(ROOT)/scripts/install-launchers $(ROOT) $(BINDIR)
+
+# The README's first command: install what is missing, make the busybox image offline, start the
+# daemon if none answers, then `dockyard run -it busybox sh` (or the walkthrough without a tty).
+run: install
+	@$(ROOT)/scripts/quickstart
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
