@@ -209,7 +209,7 @@ def copy_from(ctx: Ctx, container: str, src: str, dst: str, opts: Options) -> No
         if not dst_exists:
             parent = os.path.dirname(dst_path) or "."
             if not os.path.isdir(parent):
-                raise CLIError(f"stat {parent}: no such file or directory")
+                raise CLIError(f'invalid output path: directory "{parent}" does not exist')
         rename: tuple[str, str] | None
         if dst_exists and dst_is_dir:
             into, rename = dst_path, ((src_base_in_tar, src_base) if rebase_name else None)
