@@ -81,7 +81,7 @@ class ImageRow:
         shared = self.i.get("SharedSize", -1)
         if shared is None or shared == -1:
             return "N/A"
-        return human_size((self.i.get("Size") or 0) - shared, 3)
+        return human_size((self.i.get("Size") or 0) - shared)
 
     def to_json(self) -> dict[str, str]:
         return {name: getattr(self, name)() for name in sorted(IMAGE_HEADERS)}
@@ -431,7 +431,10 @@ def history(ctx: Ctx, opts: Options, args: list[str]) -> int:
         return 0
     if not fmt or fmt == "table":
         fmt = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
-    table.write_list(fmt, rows, HISTORY_HEADERS)
+    headers = dict(HISTORY_HEADERS)
+    if not opts["human"]:
+        headers["CreatedSince"] = "CREATED AT"
+    table.write_list(fmt, rows, headers)
     return 0
 
 

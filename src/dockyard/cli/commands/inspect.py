@@ -81,7 +81,9 @@ def _getter(ctx: Ctx, kinds: tuple[str, ...], size: bool) -> Callable[[str], Any
             try:
                 return _fetch(ctx, kind, ref, size)
             except APIError as e:
-                if e.status == 404 or (e.status == 400 and len(kinds) > 1):
+                if len(kinds) == 1:
+                    raise CLIError(str(e)) from None
+                if e.status in (404, 400):
                     continue
                 raise CLIError(str(e)) from None
         what = kinds[0] if len(kinds) == 1 else "object"

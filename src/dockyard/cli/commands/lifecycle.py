@@ -170,7 +170,10 @@ def rename(ctx: Ctx, opts: Options, args: list[str]) -> int:
     old, new = args[0].strip(), args[1].strip()
     if not old or not new:
         raise CLIError("Error: Neither old nor new names may be empty")
-    ctx.client.post(f"/containers/{_q(old)}/rename", {"name": new})
+    try:
+        ctx.client.post(f"/containers/{_q(old)}/rename", {"name": new})
+    except APIError as e:
+        raise CLIError(f"{e}\nError: failed to rename container named {old}") from None
     return 0
 
 

@@ -47,7 +47,7 @@ def port(ctx: Ctx, opts: Options, args: list[str]) -> int:
         if bindings:
             sys.stdout.write("".join(_join(b.get("HostIp", ""), b.get("HostPort", "")) + "\n" for b in bindings))
             return 0
-        raise CLIError(f"Error: No public port '{key}' published for {args[0]}")
+        raise CLIError(f"Error: No public port '{want}' published for {args[0]}")
 
     def order(key: str) -> tuple[int, str]:
         num, _, proto = key.partition("/")

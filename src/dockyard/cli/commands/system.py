@@ -213,7 +213,7 @@ def info(ctx: Ctx, opts: Options, args: list[str]) -> int:
         out.append(" Registry Mirrors:")
         out += [f"  {m}" for m in mirrors]
     out.append(f" Live Restore Enabled: {_yesno(s.get('LiveRestoreEnabled'))}")
-    sys.stdout.write("\n".join(out) + "\n")
+    sys.stdout.write("\n".join(out) + "\n\n")
     warnings = s.get("Warnings") or []
     if warnings:
         sys.stderr.write("\n" + "\n".join(warnings) + "\n")
@@ -374,7 +374,7 @@ def _df_verbose(d: dict[str, Any]) -> None:
                "Size": "SIZE", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "Containers": "CONTAINERS"}))
     out.write("\nContainers space usage:\n\n")
     now = time.time()
-    crows = [ContainerRow(c, True, now) for c in d.get("Containers") or []]
+    crows = [ContainerRow({**c, "SizeRootFs": 0}, True, now) for c in d.get("Containers") or []]
     out.write(table.render_list(
         "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}",
         crows, {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "LocalVolumes": "LOCAL VOLUMES",

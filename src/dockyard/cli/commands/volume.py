@@ -85,7 +85,7 @@ class VolumeRow:
         return human_size(usage["Size"])
 
     def Group(self) -> str:  # noqa: N802
-        return ""
+        return "N/A"
 
     def Availability(self) -> str:  # noqa: N802
         return "N/A"
