@@ -122,7 +122,13 @@ class RT:
         return json.loads(self.cmd("state", cid).stdout)
 
     def status(self, cid: str) -> str:
-        return self.state(cid)["status"]
+        """The container's status; "absent" when it does not exist (yet)."""
+        r = self.cmd("state", cid, check=False)
+        if r.returncode != 0:
+            if "container does not exist" in r.stderr:
+                return "absent"
+            raise AssertionError(f"dockyard-runc state {cid} failed: {r.stderr}")
+        return json.loads(r.stdout)["status"]
 
     def wait_status(self, cid: str, want: str, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
