@@ -125,3 +125,16 @@ def test_commit_container_changes_and_prune(svc, busybox_tar):
         r.get("Deleted") == dangling for r in result["ImagesDeleted"]
     )
     assert svc.exists("mine:v1") and svc.exists("busybox")
+
+
+def test_system_df_and_driver_info(svc, busybox_tar):
+    from dockyard.storage.info import driver_info
+
+    svc.import_(io.BytesIO(busybox_tar), "busybox")
+    df = svc.df()
+    assert df["LayersSize"] > 500_000 and df["BuildCache"] == []
+    assert df["Images"][0]["RepoTags"] == ["busybox:latest"] and df["Images"][0]["Containers"] == 0
+    info = driver_info(svc.data_root)
+    assert info["Driver"] == "overlay2" and info["DockerRootDir"] == svc.data_root
+    status = dict(info["DriverStatus"])
+    assert status["Backing Filesystem"] in ("extfs", "xfs", "btrfs", "tmpfs") and status["Supports d_type"] == "true"

@@ -619,6 +619,12 @@ class ImageService:
             out.append(s)
         return out, sum(x.size for x in self.layers.layers())
 
+    def df(self) -> dict:
+        """The image part of /system/df: LayersSize, Images (with SharedSize and Containers),
+        and BuildCache (Dockyard has no build cache yet: always empty)."""
+        images, layers_size = self.disk_usage()
+        return {"LayersSize": layers_size, "Images": images, "BuildCache": []}
+
     # --- registry, archives (implemented in their own modules) -------------------------------------
     async def pull(
         self,

@@ -26,10 +26,13 @@ import os
 import shutil
 import stat
 import tarfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from dockyard.errors import InvalidParameter
+from dockyard.storage.tarstream import Member, TarFormatError, TarReader
 from dockyard.sys import linux
 
 WHITEOUT_PREFIX = ".wh."
@@ -91,11 +94,13 @@ def _clean_name(name: str) -> list[str]:
 class _DirCache:
     """Directory fds inside the layer root, opened with openat2 so they cannot lie outside it."""
 
-    LIMIT = 512
+    LIMIT = 4096
 
-    def __init__(self, root_fd: int) -> None:
+    def __init__(self, root_fd: int, before_close=None) -> None:  # noqa: ANN001
         self.root_fd = root_fd
         self.fds: dict[tuple[str, ...], int] = {}
+        self.created: set[tuple[str, ...]] = set()  # directories made implicitly for children
+        self.before_close = before_close  # waits for workers that may still use the fds
 
     def close(self) -> None:
         for fd in self.fds.values():
@@ -103,6 +108,8 @@ class _DirCache:
         self.fds.clear()
 
     def invalidate(self, prefix: tuple[str, ...]) -> None:
+        if self.before_close:
+            self.before_close()
         for key in [k for k in self.fds if k[: len(prefix)] == prefix]:
             os.close(self.fds.pop(key))
 
@@ -129,10 +136,13 @@ class _DirCache:
             parent = self.get(parts[:-1], create)
             try:
                 os.mkdir(parts[-1], 0o755, dir_fd=parent)
+                self.created.add(parts)
             except FileExistsError:
                 pass
             fd = self._open(parts)
         if len(self.fds) >= self.LIMIT:
+            if self.before_close:
+                self.before_close()
             self.close()
         self.fds[parts] = fd
         return fd
@@ -142,15 +152,77 @@ def _proc(fd: int, name: str) -> str:
     return f"/proc/self/fd/{fd}/{name}"
 
 
-def _xattrs(member: tarfile.TarInfo) -> list[tuple[str, bytes]]:
-    out = []
-    for key, value in member.pax_headers.items():
-        if key.startswith("SCHILY.xattr."):
-            out.append((key[len("SCHILY.xattr.") :], value.encode("utf-8", "surrogateescape")))
-    return out
+def _xattrs(member: Member) -> list[tuple[str, bytes]]:
+    return member.xattrs
 
 
-def _remove_existing(dcache: _DirCache, parent: tuple[str, ...], pfd: int, name: str, keep_dir: bool) -> None:
+class _Pending:
+    """Creations handed to worker threads: many files are created at once, which hides the
+    filesystem's per-create latency (journal waits); ordering is kept per path."""
+
+    MAX_BYTES = 64 << 20
+    MAX_COUNT = 2048
+    WORKERS = 8
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=self.WORKERS, thread_name_prefix="dockyard-extract")
+        self.by_path: dict[tuple[str, ...], Future] = {}
+        self.cond = threading.Condition()
+        self.bytes = 0
+        self.count = 0
+        self.error: BaseException | None = None
+
+    def submit(self, path: tuple[str, ...], size: int, fn, *args) -> None:  # noqa: ANN001
+        with self.cond:
+            while (self.bytes + size > self.MAX_BYTES and self.bytes > 0) or self.count >= self.MAX_COUNT:
+                self.cond.wait()
+            self.bytes += size
+            self.count += 1
+        self.check()
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except BaseException as e:
+                if self.error is None:
+                    self.error = e
+                raise
+            finally:
+                with self.cond:
+                    self.bytes -= size
+                    self.count -= 1
+                    self.cond.notify_all()
+
+        self.by_path[path] = self.pool.submit(run)
+        if len(self.by_path) > 2 * self.MAX_COUNT:
+            self.by_path = {p: f for p, f in self.by_path.items() if not f.done()}
+
+    def wait(self, path: tuple[str, ...]) -> None:
+        fut = self.by_path.pop(path, None)
+        if fut is not None:
+            fut.result()
+
+    def wait_all(self) -> None:
+        futures = list(self.by_path.values())
+        self.by_path.clear()
+        for f in futures:
+            try:
+                f.result()
+            except BaseException:  # noqa: S110 - the first error is kept in self.error
+                pass
+        self.check()
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _remove_existing(x: _Extractor, parent: tuple[str, ...], pfd: int, name: str, keep_dir: bool) -> None:
+    path = parent + (name,)
+    x.pending.wait(path)
     try:
         st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
     except FileNotFoundError:
@@ -158,52 +230,106 @@ def _remove_existing(dcache: _DirCache, parent: tuple[str, ...], pfd: int, name:
     if stat.S_ISDIR(st.st_mode):
         if keep_dir:
             return
-        dcache.invalidate(parent + (name,))
+        x.pending.wait_all()  # something may still be writing below it
+        x.dcache.invalidate(path)
         shutil.rmtree(name, dir_fd=pfd)
     else:
         os.unlink(name, dir_fd=pfd)
 
 
+class _Extractor:
+    def __init__(self, root_fd: int) -> None:
+        self.pending = _Pending()
+        self.dcache = _DirCache(root_fd, self.pending.wait_all)
+        self.dir_times: list[tuple[tuple[str, ...], int, int]] = []
+        self.seen: set[tuple[str, ...]] = set()
+
+
 def apply_layer(stream, root: str) -> ApplyResult:  # noqa: ANN001 - any object with read(n)
-    """Extract the uncompressed layer tar read from `stream` into directory `root`.
+    """Extract the uncompressed layer tar read from `stream` into the empty directory `root`.
 
     Raises InvalidParameter for hostile or malformed archives; the caller removes `root` then.
     """
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    dcache = _DirCache(root_fd)
-    dir_times: list[tuple[tuple[str, ...], int, int]] = []
+    x = _Extractor(root_fd)
     size = entries = 0
     try:
+        reader = TarReader(stream)
         try:
-            tf = tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 16)  # noqa: SIM115 - closed by GC, stream mode
-        except tarfile.ReadError as e:
-            raise InvalidParameter(f"invalid layer tar: {e}") from None
-        try:
-            for member in tf:
+            for member in reader:
                 entries += 1
-                size += _apply_member(tf, member, dcache, dir_times)
-        except tarfile.TarError as e:
+                size += _apply_member(reader, member, x)
+            x.pending.wait_all()
+        except TarFormatError as e:
             raise InvalidParameter(f"invalid layer tar: {e}") from None
-        except EOFError as e:
-            raise InvalidParameter(f"invalid layer tar: unexpected EOF ({e})") from None
         # directory times last: creating children changed them
-        for parts, atime, mtime in reversed(dir_times):
+        for parts, atime, mtime in reversed(x.dir_times):
             try:
-                pfd = dcache.get(parts[:-1], create=False)
+                pfd = x.dcache.get(parts[:-1], create=False)
                 os.utime(parts[-1], ns=(atime, mtime), dir_fd=pfd, follow_symlinks=False)
             except (OSError, InvalidParameter):
                 pass
     finally:
-        dcache.close()
+        x.pending.close()
+        x.dcache.close()
         os.close(root_fd)
     return ApplyResult(size=size, entries=entries)
 
 
-def _apply_member(tf: tarfile.TarFile, m: tarfile.TarInfo, dcache: _DirCache, dir_times: list) -> int:
+def _write_file(pfd: int, name: str, data: bytes | None, reader: TarReader | None, m: Member) -> None:
+    """Create a regular file under directory fd `pfd` from `data`, or streamed from `reader`
+    (big files, written by the reading thread). `pfd` stays open: the directory cache owns it."""
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
+    try:
+        def write(chunk: bytes) -> None:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+
+        if data is not None:
+            write(data)
+        elif reader is not None:
+            reader.copy_data(m, write)
+        os.fchown(fd, m.uid, m.gid)
+        for k, v in m.xattrs:
+            os.setxattr(fd, k, v)
+        os.fchmod(fd, m.mode & 0o7777)
+        os.utime(fd, ns=(m.atime_ns, m.mtime_ns))
+    finally:
+        os.close(fd)
+
+
+def _make_node(pfd: int, name: str, m: Member) -> None:
+    """Create a symlink, device node or fifo under directory fd `pfd` (owned by the cache)."""
+    mode = m.mode & 0o7777
+    if m.issym():
+        os.symlink(m.linkname, name, dir_fd=pfd)
+    elif m.ischr() or m.isblk():
+        kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
+        os.mknod(name, kind | mode, os.makedev(m.devmajor, m.devminor), dir_fd=pfd)
+    elif m.isfifo():
+        os.mkfifo(name, mode, dir_fd=pfd)
+    os.chown(name, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
+    for k, v in _xattrs(m):
+        os.setxattr(_proc(pfd, name), k, v, follow_symlinks=False)
+    if not m.issym():
+        os.chmod(name, mode, dir_fd=pfd)  # a node we just created: not a symlink
+    os.utime(name, ns=(m.atime_ns, m.mtime_ns), dir_fd=pfd, follow_symlinks=False)
+
+
+_INLINE_MAX = 8 << 20  # bigger files are written by the reading thread itself
+
+
+def _apply_member(reader: TarReader, m: Member, x: _Extractor) -> int:
     parts = _clean_name(m.name)
     if not parts:
         return 0  # the root directory itself
     parent, name = tuple(parts[:-1]), parts[-1]
+    path = tuple(parts)
+    dcache = x.dcache
+    if parent not in dcache.fds:
+        for i in range(1, len(parent) + 1):  # a symlink still being made would be missed
+            x.pending.wait(parent[:i])
     pfd = dcache.get(parent)
 
     if name.startswith(WHITEOUT_PREFIX):
@@ -219,18 +345,19 @@ def _apply_member(tf: tarfile.TarFile, m: tarfile.TarInfo, dcache: _DirCache, di
         target = name[len(WHITEOUT_PREFIX) :]
         if target in ("", ".", ".."):
             raise InvalidParameter(f"invalid whiteout entry {m.name!r}")
-        _remove_existing(dcache, parent, pfd, target, keep_dir=False)
+        _remove_existing(x, parent, pfd, target, keep_dir=False)
         os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd)
         os.chown(target, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
         return 0
 
-    atime = int(float(m.pax_headers.get("atime", m.mtime)) * 1e9)
-    mtime = int(float(m.pax_headers.get("mtime", m.mtime)) * 1e9)
+    atime, mtime = m.atime_ns, m.mtime_ns
     mode = m.mode & 0o7777
-    written = 0
+    # the layer directory starts empty: only a path this tar already wrote may need replacing
+    fresh = path not in x.seen and path not in dcache.created
+    x.seen.add(path)
 
     if m.isdir():
-        _remove_existing(dcache, parent, pfd, name, keep_dir=True)
+        _remove_existing(x, parent, pfd, name, keep_dir=True)
         try:
             os.mkdir(name, 0o700, dir_fd=pfd)
         except FileExistsError:
@@ -243,32 +370,18 @@ def _apply_member(tf: tarfile.TarFile, m: tarfile.TarInfo, dcache: _DirCache, di
             os.fchmod(fd, mode)
         finally:
             os.close(fd)
-        dir_times.append((tuple(parts), atime, mtime))
+        x.dir_times.append((path, atime, mtime))
         return 0
 
-    _remove_existing(dcache, parent, pfd, name, keep_dir=False)
+    if not fresh:
+        _remove_existing(x, parent, pfd, name, keep_dir=False)
     if m.isreg():
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
-        try:
-            src = tf.extractfile(m)
-            remaining = m.size
-            while remaining > 0:
-                chunk = src.read(min(_COPY_CHUNK, remaining))  # type: ignore[union-attr]
-                if not chunk:
-                    raise InvalidParameter(f"invalid layer tar: unexpected EOF in {m.name!r}")
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
-                remaining -= len(chunk)
-            written = m.size
-            os.fchown(fd, m.uid, m.gid)
-            for k, v in _xattrs(m):
-                os.setxattr(fd, k, v)
-            os.fchmod(fd, mode)
-            os.utime(fd, ns=(atime, mtime))
-        finally:
-            os.close(fd)
-        return written
+        if m.size <= _INLINE_MAX:
+            data = reader.read_data(m)
+            x.pending.submit(path, m.size, _write_file, pfd, name, data, None, m)
+        else:
+            _write_file(pfd, name, None, reader, m)
+        return m.size
     if m.issym():
         link = m.linkname
         if not link.startswith("/"):
@@ -281,7 +394,6 @@ def _apply_member(tf: tarfile.TarFile, m: tarfile.TarInfo, dcache: _DirCache, di
                         raise InvalidParameter(f"invalid symlink {m.name!r} -> {link!r}")
                 elif p not in ("", "."):
                     depth += 1
-        os.symlink(link, name, dir_fd=pfd)
     elif m.islnk():
         try:  # an absolute target names a path inside the layer, as in Docker
             tparts = _clean_name(m.linkname.lstrip("/"))
@@ -289,6 +401,7 @@ def _apply_member(tf: tarfile.TarFile, m: tarfile.TarInfo, dcache: _DirCache, di
             tparts = []
         if not tparts:
             raise InvalidParameter(f"invalid hardlink {m.name!r} -> {m.linkname!r}: it points outside of the layer")
+        x.pending.wait(tuple(tparts))
         try:
             tfd = dcache.get(tuple(tparts[:-1]), create=False)
             os.link(tparts[-1], name, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
@@ -297,20 +410,9 @@ def _apply_member(tf: tarfile.TarFile, m: tarfile.TarInfo, dcache: _DirCache, di
                 f"invalid hardlink {m.name!r} -> {m.linkname!r}: the target is not an earlier entry of the layer"
             ) from None
         return 0  # a hardlink shares the target's inode: attributes are the target's
-    elif m.ischr() or m.isblk():
-        kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
-        os.mknod(name, kind | mode, os.makedev(m.devmajor, m.devminor), dir_fd=pfd)
-    elif m.isfifo():
-        os.mkfifo(name, mode, dir_fd=pfd)
-    else:
+    elif not (m.ischr() or m.isblk() or m.isfifo()):
         return 0  # unknown types (e.g. GNU sparse headers already expanded) are skipped as Docker does
-    os.chown(name, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
-    xattrs = _xattrs(m)
-    for k, v in xattrs:
-        os.setxattr(_proc(pfd, name), k, v, follow_symlinks=False)
-    if not m.issym():
-        os.chmod(name, mode, dir_fd=pfd)  # a node we just created: not a symlink
-    os.utime(name, ns=(atime, mtime), dir_fd=pfd, follow_symlinks=False)
+    x.pending.submit(path, 0, _make_node, pfd, name, m)
     return 0
 
 
