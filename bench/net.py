@@ -4,11 +4,11 @@ Each engine runs inside its OWN fresh network namespace (the "engine host"), so 
 veths and firewall rules live and die there and nothing touches the machine's own network. A
 second namespace (the "client host", 198.18.N.2) is wired to it with a veth (198.18.N.1 on the
 engine side) and plays another machine. In each engine one busybox httpd container serves
-/www (index.html and a 64 MB file) with port 80 published on a host port.
+/www (index.html and a 256 MB file) with port 80 published on a host port.
 
-Measured, in paired rounds (published, direct, published, direct, ...) for each engine:
+Measured in rounds, engines interleaved (A B C A B C ...), published and direct paired in each:
   - connection rate: `ab -n N -c 4` without keep-alive (one TCP connection per request), req/s;
-  - throughput: one `curl` of the 64 MB file, MB/s;
+  - throughput: one `curl` of the 256 MB file, MB/s;
 from the engine host's 127.0.0.1 and from the client namespace (through 198.18.N.1), against
 the same container's IP directly. Medians, the published/direct ratio and Dockyard's ratio to
 podman and docker are printed. Dockyard's set-up cost is NetworkService.setup() + teardown() of a
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import io
 import json
 import os
 import shutil
@@ -42,7 +41,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "src"))
 from dockyard.image.busybox_rootfs import build_busybox_rootfs  # noqa: E402
 from dockyard.network import links, netns  # noqa: E402
 
-BIG_MB = 64
+BIG_MB = 256
 PODMAN_ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 
 
@@ -102,24 +101,27 @@ def curl_mbps(url: str, ns: str) -> float:
     return float(r.stdout) / 1e6
 
 
-def measure(name: str, hosts: Hosts, cip: str, port: int, rounds: int, n: int) -> dict[str, list[float]]:
-    """Paired rounds: published then direct, for each client place and metric."""
-    paths = {
+def paths(hosts: Hosts, cip: str, port: int) -> dict[str, tuple[str, str, str]]:
+    return {
         "localhost": (hosts.engine, f"http://127.0.0.1:{port}", f"http://{cip}:80"),
         "other netns": (hosts.client, f"http://{hosts.engine_ip}:{port}", f"http://{cip}:80"),
     }
-    out: dict[str, list[float]] = {}
-    # warm up (ARP, conntrack, page cache of the big file)
-    for ns, pub, direct in paths.values():
+
+
+def warm_up(hosts: Hosts, cip: str, port: int) -> None:
+    """ARP, conntrack, the page cache of the big file."""
+    for ns, pub, direct in paths(hosts, cip, port).values():
         curl_mbps(pub + "/big", ns)
         curl_mbps(direct + "/big", ns)
-    for _ in range(rounds):
-        for where, (ns, pub, direct) in paths.items():
-            out.setdefault(f"{where} conn/s published", []).append(ab_rate(pub + "/", ns, n))
-            out.setdefault(f"{where} conn/s direct", []).append(ab_rate(direct + "/", ns, n))
-            out.setdefault(f"{where} MB/s published", []).append(curl_mbps(pub + "/big", ns))
-            out.setdefault(f"{where} MB/s direct", []).append(curl_mbps(direct + "/big", ns))
-    return out
+
+
+def one_round(hosts: Hosts, cip: str, port: int, n: int, out: dict[str, list[float]]) -> None:
+    """Published then direct, for each client place and metric."""
+    for where, (ns, pub, direct) in paths(hosts, cip, port).items():
+        out.setdefault(f"{where} conn/s published", []).append(ab_rate(pub + "/", ns, n))
+        out.setdefault(f"{where} conn/s direct", []).append(ab_rate(direct + "/", ns, n))
+        out.setdefault(f"{where} MB/s published", []).append(curl_mbps(pub + "/big", ns))
+        out.setdefault(f"{where} MB/s direct", []).append(curl_mbps(direct + "/big", ns))
 
 
 # --- engines ------------------------------------------------------------------------------------
@@ -194,6 +196,7 @@ class Podman:
         self.base = [
             "podman", "--root", os.path.join(root, "root"), "--runroot", os.path.join(root, "run"),
             "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none",
+            "--tmpdir", os.path.join(root, "tmp"), "--runtime", "runc",
             "--network-config-dir", os.path.join(root, "cni"),
         ]  # fmt: skip
         os.makedirs(os.path.join(root, "cni"), exist_ok=True)
@@ -309,12 +312,12 @@ def main() -> None:
     setup_cost: dict[str, tuple[float, float]] = {}
     extra: dict[str, str] = {}
     engines = args.engines.split(",")
+    running: list[tuple[str, Hosts, object]] = []
     try:
         for i, name in enumerate(engines):
             hosts = Hosts(root, 100 + i)
             eroot = os.path.join(root, name)
             os.makedirs(eroot, exist_ok=True)
-            engine = None
             try:
                 if name == "dockyard":
                     engine = Dockyard(eroot, hosts, rootfs)
@@ -325,21 +328,33 @@ def main() -> None:
                     engine = Docker(eroot, hosts, tar)
                 else:
                     raise SystemExit(f"unknown engine {name}")
-                print(f"== {name}: container {engine.ip}, published on port {engine.port}", flush=True)
-                results[name] = measure(name, hosts, engine.ip, engine.port, args.rounds, args.requests)
-                if name != "dockyard" and not args.no_setup_compare:
-                    none, bridge = [], []
-                    for _ in range(args.setup_runs):
-                        none.append(engine.run_cost("none"))
-                        bridge.append(engine.run_cost("bridge"))
-                    setup_cost[name] = (statistics.median(none), statistics.median(bridge))
             except Exception as e:  # noqa: BLE001 - a reference engine may be unavailable
                 print(f"== {name}: skipped ({e})", flush=True)
-            finally:
-                if engine is not None:
-                    engine.close()
                 hosts.close()
+                continue
+            running.append((name, hosts, engine))
+            print(f"== {name}: container {engine.ip}, published on port {engine.port}", flush=True)
+            warm_up(hosts, engine.ip, engine.port)
+        # engines interleaved round by round (A B C A B C ...), each round published/direct paired
+        for _ in range(args.rounds):
+            for name, hosts, engine in running:
+                one_round(hosts, engine.ip, engine.port, args.requests, results.setdefault(name, {}))
+        if not args.no_setup_compare:
+            for name, _hosts, engine in running:
+                if name == "dockyard":
+                    continue
+                none, bridge = [], []
+                for _ in range(args.setup_runs):
+                    none.append(engine.run_cost("none"))
+                    bridge.append(engine.run_cost("bridge"))
+                setup_cost[name] = (statistics.median(none), statistics.median(bridge))
     finally:
+        for name, hosts, engine in running:
+            try:
+                engine.close()
+            except Exception as e:  # noqa: BLE001
+                print(f"closing {name}: {e}")
+            hosts.close()
         unmount_under(root)
         shutil.rmtree(root, ignore_errors=True)
 

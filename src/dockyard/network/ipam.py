@@ -129,7 +129,9 @@ class Pool:
 
     def save(self) -> None:
         if self.path and not self.deleted:
-            atomic_write(self.path, json.dumps(self.to_json(), sort_keys=True))
+            # no fsync: a daemon crash keeps the page cache; after a power loss no container
+            # survives and reconcile frees every lease without a live owner anyway
+            atomic_write(self.path, json.dumps(self.to_json(), sort_keys=True), fsync=False)
 
     def delete(self) -> None:
         self.deleted = True

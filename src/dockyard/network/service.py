@@ -39,7 +39,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
@@ -81,6 +81,24 @@ def _valid_mac(mac: str) -> bool:
 
 def _truthy(v: Any) -> bool:
     return str(v).lower() in ("1", "true", "yes", "on")
+
+
+HOST_LOCK = "/run/lock/dockyard-network.lock"
+
+
+@contextlib.contextmanager
+def _host_lock() -> Iterator[None]:
+    """Serialise subnet choice + bridge creation between daemons on one host (tests run several
+    side by side): the second one then sees the first one's bridge route. Blocks: threads only."""
+    import fcntl
+
+    os.makedirs(os.path.dirname(HOST_LOCK), exist_ok=True)
+    fd = os.open(HOST_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _netns_inodes_in_use() -> set[int]:
@@ -283,6 +301,10 @@ class NetworkService:
         return used
 
     def _ensure_predefined(self) -> None:
+        with _host_lock():
+            self._ensure_predefined_locked()
+
+    def _ensure_predefined_locked(self) -> None:
         o = self.options
         for name, driver in (("host", "host"), ("none", "null")):
             if self._by_name(name) is None:
@@ -338,6 +360,7 @@ class NetworkService:
         self.pools[rec.id].save()
         self.networks[rec.id] = rec
         self.store.save_network(rec)
+        self._ensure_bridge(rec)  # now, under the host lock, so other daemons see its route
 
     def _ensure_bridge(self, net: NetworkRecord) -> None:
         pool = self.pools[net.id]
@@ -467,6 +490,10 @@ class NetworkService:
             return await asyncio.to_thread(self._create_network_sync, body)
 
     def _create_network_sync(self, body: dict[str, Any]) -> dict[str, str]:
+        with _host_lock():
+            return self._create_network_locked(body)
+
+    def _create_network_locked(self, body: dict[str, Any]) -> dict[str, str]:
         name = body.get("Name") or ""
         if not name:
             raise InvalidParameter("network name must not be empty")
@@ -937,7 +964,12 @@ class NetworkService:
     # =========================================================================================
     # connect / disconnect
     # =========================================================================================
-    async def connect(self, ref: str, container_id: str, endpoint_config: dict[str, Any] | None = None) -> None:
+    async def connect(self, ref: str, container: Any, endpoint_config: dict[str, Any] | None = None) -> None:
+        """Attach a container to a network: at once if it runs, else from its next start.
+        `container`: an id, a ContainerNetConfig or the daemon's container object."""
+        container_id, cfg = self._ref(container)
+        if cfg is not None and container_id not in self.containers:
+            await self.register(cfg)
         async with self._lock:
             rec = self._record(container_id)
             net = self.find_network(ref)

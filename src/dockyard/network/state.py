@@ -221,7 +221,10 @@ class Store:
         return [ContainerRecord.from_json(d) for d in self._load_dir(self.containers_dir)]
 
     def save_container(self, rec: ContainerRecord) -> None:
-        atomic_write(os.path.join(self.containers_dir, f"{rec.id}.json"), json.dumps(rec.to_json(), sort_keys=True))
+        # written at every start and stop: atomic but not fsync'ed (see ipam.Pool.save)
+        atomic_write(
+            os.path.join(self.containers_dir, f"{rec.id}.json"), json.dumps(rec.to_json(), sort_keys=True), fsync=False
+        )
 
     def delete_container(self, container_id: str) -> None:
         try:
