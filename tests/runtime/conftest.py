@@ -21,3 +21,19 @@ def rt(tmp_path, busybox_rootfs):
         yield r
     finally:
         r.cleanup()
+
+
+@pytest.fixture
+def public_rt(busybox_rootfs):
+    """An RT whose files a user namespace's root may traverse (pytest's tmp dirs are 0700)."""
+    import shutil
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="dyt-userns-", dir="/tmp")
+    os.chmod(d, 0o755)
+    r = RT(d, busybox_rootfs)
+    try:
+        yield r
+    finally:
+        r.cleanup()
+        shutil.rmtree(d, ignore_errors=True)

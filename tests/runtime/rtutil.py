@@ -210,3 +210,18 @@ def wait_for(pred, timeout: float = 10, interval: float = 0.02):
             return v
         time.sleep(interval)
     return pred()
+
+
+def chown_tree(path: str, uid: int) -> None:
+    """Give a rootfs to a user namespace's root, as Docker's userns-remap does with layers."""
+    for dirpath, dirnames, filenames in os.walk(path):
+        for n in [*dirnames, *filenames]:
+            os.lchown(os.path.join(dirpath, n), uid, uid)
+    os.lchown(path, uid, uid)
+
+
+def userns(c: dict, size: int = 65536) -> None:
+    """Mutator: a new user namespace mapping 0..size-1 to 165536..."""
+    c["linux"]["namespaces"].append({"type": "user"})
+    c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 165536, "size": size}]
+    c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 165536, "size": size}]

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
-import tempfile
 
 import pytest
-from rtutil import RT, RUNC, errmsg, wait_for
+from rtutil import RUNC, chown_tree, errmsg, userns, wait_for
 
 
 def out_of(rt, args, mutate=None, **kw):
@@ -79,32 +77,6 @@ def test_sysv_message_queue_on_host_is_invisible(rt):
         assert len(out.splitlines()) == 1  # the header only: no queue in the container's IPC namespace
     finally:
         subprocess.run(["ipcrm", "-q", qid], check=False)
-
-
-@pytest.fixture
-def public_rt(busybox_rootfs):
-    """An RT whose files a user namespace's root may traverse (pytest's tmp is 0700)."""
-    d = tempfile.mkdtemp(prefix="dyt-userns-", dir="/tmp")
-    os.chmod(d, 0o755)
-    r = RT(d, busybox_rootfs)
-    try:
-        yield r
-    finally:
-        r.cleanup()
-        shutil.rmtree(d, ignore_errors=True)
-
-
-def chown_tree(path: str, uid: int) -> None:
-    for dirpath, dirnames, filenames in os.walk(path):
-        for n in [*dirnames, *filenames]:
-            os.lchown(os.path.join(dirpath, n), uid, uid)
-    os.lchown(path, uid, uid)
-
-
-def userns(c, size=65536):
-    c["linux"]["namespaces"].append({"type": "user"})
-    c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 165536, "size": size}]
-    c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 165536, "size": size}]
 
 
 def test_user_namespace_mapping_and_unprivileged_root(public_rt):

@@ -99,6 +99,13 @@ def create(root: str, container_id: str, opts: Options, attached: bool = False, 
         raise CreateError("cannot use console socket if runc will not allocate tty")
     proc = Process(proc_spec)
     check_rlimits(proc.rlimits)
+    # built here: errors fail `create` directly, and the init cannot import after pivot_root
+    proc.prepare_seccomp(linux.get("seccomp"))
+    hooks = config.get("hooks") or {}
+    if hooks.get("createContainer") or hooks.get("startContainer"):
+        import subprocess  # noqa: F401 - preloaded for the init, which runs these hooks
+
+        from dockyard.runtime import hooks as _hooks  # noqa: F401
     new = cfg.new_namespaces(config)
     join = cfg.joined_namespaces(config)
     plan = rootfs_plan(config, rootfs, opts.no_pivot, os.path.exists("/proc/kcore"), bundle)
@@ -139,7 +146,6 @@ def create(root: str, container_id: str, opts: Options, attached: bool = False, 
         spec.cgroup_v2 = cg.version == 2
         spec.cgroupns = cfg.has_new_namespace(config, "cgroup")
         spec.cgroup_dirs, spec.cgroup_links = _cgroup_mount_info(cg)
-        hooks = config.get("hooks") or {}
         spec.need_hooks = any(hooks.get(k) for k in ("prestart", "createRuntime", "createContainer", "startContainer"))
         spec.preserve_fds = opts.preserve_fds
         spec.new_keyring = not opts.no_new_keyring

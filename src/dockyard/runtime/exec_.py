@@ -132,6 +132,7 @@ def exec_process(root: str, container_id: str, o: ExecOptions) -> int:
     from dockyard.runtime.create import check_rlimits
 
     check_rlimits(proc.rlimits)
+    proc.prepare_seccomp((c.config.get("linux") or {}).get("seccomp"))  # before fork: see init.py
     join = container_namespaces(c)
     cg = manager_for_state(c.data)
     seccomp_profile = (c.config.get("linux") or {}).get("seccomp")
@@ -269,7 +270,6 @@ def _exec_child(ch: Channel, proc, seccomp_profile, console_fd: int, no_pivot: b
         except OSError:
             pass
         proc.lookup()
-        proc.prepare_seccomp(seccomp_profile)
         for fd in range(3, 3 + preserve_fds):
             os.set_inheritable(fd, True)
         proc.apply_rlimits()

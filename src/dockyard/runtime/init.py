@@ -6,6 +6,9 @@ before pivot_root), sets hostname and domainname, checks that the program exists
 and then blocks reading the exec FIFO (opened before pivot_root) until `start` writes to it.
 Then startContainer hooks, rlimits and the process's final steps (dockyard.runtime.process).
 
+Nothing may be imported after pivot_root (the runtime's files are not in the container): the
+runtime imports what the init will need (console, hooks, the seccomp filter) before it forks.
+
 Errors before "ready" travel to the runtime over the channel (and fail `create`); errors after it
 are written to the container's stderr, as runc does, and the init exits 127 or 126.
 """
@@ -101,7 +104,6 @@ def run_init(ch: Channel, spec: InitSpec) -> None:
             os.makedirs(proc.cwd, 0o755, exist_ok=True)
         os.chdir(proc.cwd)
         proc.lookup()
-        proc.prepare_seccomp((spec.config.get("linux") or {}).get("seccomp"))
         if spec.new_keyring:
             try:
                 L.keyctl_join_session_keyring(spec.container_id[:200] or None)
@@ -115,14 +117,14 @@ def run_init(ch: Channel, spec: InitSpec) -> None:
         ch.reply("ready")
         ready = True
         ch.close()
-        # block until `start` writes a byte (or the runtime deletes us)
+        # block until `start` writes a byte (or the runtime deletes us). The FIFO stays open
+        # (close-on-exec) so that `start` sees it close when the program is running.
         while True:
             try:
                 if os.read(spec.fifo_fd, 1):
                     break
             except InterruptedError:
                 continue
-        os.close(spec.fifo_fd)
         if hooks.get("startContainer"):
             from dockyard.runtime import hooks as H
 

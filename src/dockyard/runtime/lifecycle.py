@@ -32,18 +32,39 @@ def start(c: Container) -> None:
         raise
     try:
         os.write(fd, b"0")
+        # wait until the init has exec'd the program (or died): its end of the FIFO is
+        # close-on-exec, and a reader sees POLLHUP once no writer is left
+        rfd = os.open(c.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     finally:
         os.close(fd)
     try:
-        os.unlink(c.fifo)
-    except FileNotFoundError:
-        pass
+        try:
+            os.unlink(c.fifo)
+        except FileNotFoundError:
+            pass
+        _wait_hangup(rfd)
+    finally:
+        os.close(rfd)
     hooks = (c.config.get("hooks") or {}).get("poststart")
     if hooks:
         from dockyard.runtime import hooks as H
 
         state = cfg.state_for_hooks(c.id, "running", c.pid, c.bundle, c.config)
         H.run_warn(hooks, state, "poststart", _warn)
+
+
+def _wait_hangup(rfd: int) -> None:
+    import select
+    import time
+
+    p = select.poll()
+    p.register(rfd, select.POLLIN | select.POLLHUP)
+    while True:
+        events = p.poll(1000)
+        if any(ev & select.POLLHUP for _, ev in events):
+            return
+        if events:
+            time.sleep(0.0005)  # our byte is still unread: the init has not woken yet
 
 
 def _signal_init(c: Container, sig: int) -> None:
