@@ -119,8 +119,10 @@ def pull_sync(svc: ImageService, ref_str: str, auth: dict | None = None, progres
 
 def _pull_from(svc: ImageService, reg: Registry, ref: reference.Reference, emit, want_platform) -> str:  # noqa: ANN001
     repo = ref.path
-    emit(status(f"Pulling from {repo}", ref.tag or ref.digest))
     body, media, top_digest = _fetch_manifest(reg, ref)
+    # the first message goes out once the image is known to exist: errors before it can still be
+    # answered with an HTTP status, as Docker does
+    emit(status(f"Pulling from {repo}", ref.tag or ref.digest))
     man = mf.parse(body, media)
     if isinstance(man, mf.Index):
         desc = mf.select_platform(man, want_platform)
