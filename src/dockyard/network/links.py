@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import ipaddress
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -24,6 +25,9 @@ from pyroute2.netlink.exceptions import NetlinkError
 from dockyard.network import netns
 
 NETLINK_ROUTE = 0
+
+# pyroute2 logs every netlink message at DEBUG: far too much (and too slow) for a daemon log
+logging.getLogger("pyroute2").setLevel(logging.WARNING)
 
 
 def _ipr() -> IPRoute:
