@@ -304,3 +304,35 @@ def test_time_namespace_offsets(rt):
     with open("/proc/uptime") as f:
         host = float(f.read().split()[0])
     assert float(out.split()[0]) >= host + 86400 * 100 - 5
+
+
+def test_joining_a_network_namespace_by_path(rt):
+    name = "dyt-ns-" + secrets.token_hex(3)
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        path = f"/var/run/netns/{name}"
+
+        def mutate(c):
+            for ns in c["linux"]["namespaces"]:
+                if ns["type"] == "network":
+                    ns["path"] = path
+
+        out = out_of(rt, ["sh", "-c", "readlink /proc/self/ns/net; cat /sys/class/net/lo/operstate"], mutate=mutate)
+        want = subprocess.run(["ip", "netns", "exec", name, "readlink", "/proc/self/ns/net"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        assert out.split() == [want, "unknown"]  # lo is up there (operstate "unknown" for lo)
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def test_no_pivot_and_preserved_fds(rt, tmp_path):
+    b, cid = rt.bundle(["sh", "-c", "echo through-fd3 >&3; ls /proc/self/fd"])
+    out = tmp_path / "fd3"
+    rt.ids.append(cid)
+    r = subprocess.run(["sh", "-c", 'exec "$0" --root "$1" run --no-pivot --preserve-fds 1 --bundle "$2" "$3" 3>"$4" 4>/dev/null',
+                        RUNC, rt.root, b, cid, str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert out.read_text() == "through-fd3\n"
+    fds = r.stdout.split()
+    assert "3" in fds and "4" in fds and "5" not in fds  # 4 is ls's own directory fd; the caller's fd 4 is not passed

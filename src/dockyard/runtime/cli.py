@@ -24,14 +24,14 @@ GLOBAL_FLAGS = [
 ]
 CREATE_FLAGS = [
     Flag("bundle,b", STR, "."), Flag("console-socket", STR, ""), Flag("pid-file", STR, ""), Flag("no-pivot"),
-    Flag("no-new-keyring"), Flag("preserve-fds", INT, 0), Flag("pidfd-socket", STR, ""),
+    Flag("no-new-keyring"), Flag("preserve-fds", INT, 0),
 ]
 RUN_FLAGS = CREATE_FLAGS + [Flag("detach,d"), Flag("keep"), Flag("no-subreaper")]
 EXEC_FLAGS = [
     Flag("console-socket", STR, ""), Flag("cwd", STR, ""), Flag("env,e", LIST), Flag("tty,t"), Flag("user,u", STR, ""),
     Flag("additional-gids,g", LIST), Flag("process,p", STR, ""), Flag("detach,d"), Flag("pid-file", STR, ""),
     Flag("process-label", STR, ""), Flag("apparmor", STR, ""), Flag("no-new-privs"), Flag("cap,c", LIST),
-    Flag("preserve-fds", INT, 0), Flag("cgroup", LIST), Flag("ignore-paused"), Flag("pidfd-socket", STR, ""),
+    Flag("preserve-fds", INT, 0), Flag("cgroup", LIST), Flag("ignore-paused"),
 ]
 UPDATE_FLAGS = [
     Flag("resources,r", STR, ""), Flag("blkio-weight", INT), Flag("cpu-period", INT), Flag("cpu-quota", INT),
