@@ -76,6 +76,7 @@ static int nclients;
 static int listen_fd = -1, sig_fd = -1, console_listen = -1;
 static int out_fd[2] = {-1, -1}; /* stdout, stderr read ends (tty: [0] is the pty master) */
 static int master_fd = -1;
+static int peer_fd = -1; /* our own slave fd: the master never sees a hangup, so no output is lost */
 static int stdin_fd = -1; /* write end of the container's stdin (or the master) */
 static int stdin_close_pending;
 static struct buf stdin_buf;
@@ -483,6 +484,10 @@ static void accept_console(void) {
     if (fd >= 0 && master_fd < 0) {
         master_fd = fd;
         set_nonblock(master_fd);
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+        peer_fd = ioctl(master_fd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
     }
 }
 
@@ -696,6 +701,20 @@ static void loop(void) {
         for (int i = 0; i < nclients; i++)
             p[n++] = (struct pollfd){clients[i].fd, (short)((stdin_buf.len < HIGH_WATER ? POLLIN : 0) | (clients[i].out.len ? POLLOUT : 0)), 0};
         int timeout = -1;
+        if (exited && peer_fd >= 0 && out_fd[0] >= 0) {
+            /* the container is gone: whatever it wrote is in the buffer already */
+            char tmp[32768];
+            ssize_t got;
+            while ((got = read(out_fd[0], tmp, sizeof tmp)) > 0) {
+                log_feed(1, tmp, (size_t)got);
+                broadcast(S_STDOUT, tmp, (size_t)got);
+            }
+            log_flush(1);
+            close(out_fd[0]);
+            out_fd[0] = master_fd = -1;
+            close(peer_fd);
+            peer_fd = -1;
+        }
         if (exited) {
             long long left = DRAIN_QUIET_MS - (now_ms() - last_output);
             if ((out_fd[0] < 0 && out_fd[1] < 0) || left <= 0) finish();

@@ -1,0 +1,7 @@
+"""`python -m dockyard.daemon [dockerd flags]`."""
+
+import sys
+
+from dockyard.daemon.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Volumes: the local driver (volume/local.py) behind /volumes and `-v name:/path`."""
