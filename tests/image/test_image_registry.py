@@ -217,3 +217,16 @@ def test_missing_image_and_platform_errors(services, registry):
         _pull(svc, f"{registry.addr}/nosuch")
     with pytest.raises(DockyardError, match="connection refused"):
         _pull(svc, "127.0.0.1:1/x:y")
+
+
+def test_docker_hub_names_go_through_a_configured_mirror(services, registry, busybox_tar_bytes):
+    # the mirror holds library/busybox as Docker Hub would; Hub itself is never contacted
+    src = services.new("src")
+    src.import_(io.BytesIO(busybox_tar_bytes), f"{registry.addr}/library/busybox:latest")
+    _push(src, f"{registry.addr}/library/busybox:latest")
+    svc = services.new("mirrored", {"registry-mirrors": [f"http://{registry.addr}"]})
+    image_id, msgs = _pull(svc, "busybox")
+    assert image_id == src.get(f"{registry.addr}/library/busybox").id
+    assert msgs[0] == {"status": "Pulling from library/busybox", "id": "latest"}
+    assert msgs[-1] == {"status": "Status: Downloaded newer image for busybox:latest"}
+    assert svc.inspect("busybox")["RepoDigests"][0].startswith("busybox@sha256:")
