@@ -110,9 +110,11 @@ class TokenServer:
 class RegistryServer:
     """`docker-registry serve` on 127.0.0.1:<port>; auth is None, "basic" or "token"."""
 
-    def __init__(self, workdir: str, auth: str | None = None, users: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: str, auth: str | None = None, users: dict[str, str] | None = None, tls: bool = False) -> None:
         self.workdir = workdir
         self.auth = auth
+        self.tls = tls
+        self.ca_cert: str | None = None
         self.users = users or {"dyt": "s3cret"}
         self.port = free_port()
         self.addr = f"127.0.0.1:{self.port}"
@@ -128,6 +130,15 @@ class RegistryServer:
             f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true",
             f"http:\n  addr: {self.addr}\n  secret: dyt-test-secret",
         ]
+        if self.tls:
+            key, cert = os.path.join(self.workdir, "tls.key"), os.path.join(self.workdir, "tls.crt")
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+                 "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                check=True, capture_output=True,
+            )
+            self.ca_cert = cert
+            lines[-1] += f"\n  tls:\n    certificate: {cert}\n    key: {key}"
         if self.auth == "basic":
             htpasswd = os.path.join(self.workdir, "htpasswd")
             for i, (u, p) in enumerate(self.users.items()):
@@ -145,9 +156,12 @@ class RegistryServer:
         self.log = open(os.path.join(self.workdir, "registry.log"), "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(["docker-registry", "serve", cfg], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 15
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=self.ca_cert) if self.tls else None
         while time.time() < deadline:
             try:
-                urllib.request.urlopen(f"http://{self.addr}/v2/", timeout=1)
+                urllib.request.urlopen(f"{'https' if self.tls else 'http'}://{self.addr}/v2/", timeout=1, context=ctx)
                 return self
             except urllib.error.HTTPError:
                 return self  # 401 with auth on: it is up

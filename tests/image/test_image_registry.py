@@ -15,7 +15,7 @@ import zstandard
 
 from dockyard.errors import DockyardError, InvalidParameter, NotFound, Unauthorized
 from dockyard.image import auth as authmod
-from dockyard.image.registry import Registry
+from dockyard.image.registry import Registry, RegistryConfig
 from image.conftest import build_image
 from image.registry_server import RegistryServer
 from storage.layertars import LayerTar, base_layer, second_layer
@@ -230,3 +230,70 @@ def test_docker_hub_names_go_through_a_configured_mirror(services, registry, bus
     assert msgs[0] == {"status": "Pulling from library/busybox", "id": "latest"}
     assert msgs[-1] == {"status": "Status: Downloaded newer image for busybox:latest"}
     assert svc.inspect("busybox")["RepoDigests"][0].startswith("busybox@sha256:")
+
+
+def test_manifest_list_picks_the_host_platform(services, registry):
+    # two single-layer images, one per architecture, behind a Docker manifest list and an OCI index
+    r = Registry(registry.addr)
+    descs = []
+    for arch in ("arm64", "amd64"):
+        tar = LayerTar().file("arch", arch.encode()).bytes()
+        blob = gzip.compress(tar)
+        config = json.dumps({"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(tar).hexdigest()]}}).encode()
+        for b in (blob, config):
+            r.upload_blob("multiarch", "sha256:" + hashlib.sha256(b).hexdigest(), len(b), io.BytesIO(b))
+        man = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": len(config), "digest": "sha256:" + hashlib.sha256(config).hexdigest()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": len(blob), "digest": "sha256:" + hashlib.sha256(blob).hexdigest()}],
+        }).encode()
+        d = r.put_manifest("multiarch", f"only-{arch}", man, "application/vnd.oci.image.manifest.v1+json")
+        descs.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": len(man), "digest": d,
+                      "platform": {"architecture": arch, "os": "linux", **({"variant": "v8"} if arch == "arm64" else {})}})
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": descs}).encode()
+    index_digest = r.put_manifest("multiarch", "v1", index, "application/vnd.oci.image.index.v1+json")
+    svc = services.new()
+    from dockyard.image.manifest import host_platform
+
+    arch = host_platform()[1]
+    image_id, _ = _pull(svc, f"{registry.addr}/multiarch:v1")
+    img = svc.get(image_id)
+    assert img.config["architecture"] == arch
+    assert svc.inspect(image_id)["RepoDigests"] == [f"{registry.addr}/multiarch@{index_digest}"]
+    with pytest.raises(NotFound, match="no matching manifest for linux/s390x"):
+        _pull(svc, f"{registry.addr}/multiarch:v1", platform="linux/s390x")
+    other = "arm64" if arch == "amd64" else "amd64"
+    assert svc.get(_pull(svc, f"{registry.addr}/multiarch:v1", platform=f"linux/{other}")[0]).config["architecture"] == other
+
+
+def test_https_registry_trusted_through_certs_d(services, tmp_path, busybox_tar_bytes, registry):
+    """A TLS registry (reached here as an https:// mirror, since 127.0.0.1 itself is plain HTTP
+    as in Docker) is trusted through <certs_dir>/<host:port>/ca.crt, and refused without it."""
+    import shutil
+
+    with RegistryServer(str(tmp_path / "tlsreg"), tls=True) as tls:
+        certs = tmp_path / "certs.d"
+        (certs / tls.addr).mkdir(parents=True)
+        cfg = {"mirrors": {"docker.io": [f"https://{tls.addr}"]}, "certs-dir": str(certs)}
+        src = services.new("src")
+        src.import_(io.BytesIO(busybox_tar_bytes), "library-copy:1")
+        r = Registry("docker.io", None, RegistryConfig.from_options(cfg), mirror=f"https://{tls.addr}")
+        with pytest.raises(DockyardError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            r.ping()
+        shutil.copy(tls.ca_cert, certs / tls.addr / "ca.crt")
+        r = Registry("docker.io", None, RegistryConfig.from_options(cfg), mirror=f"https://{tls.addr}")
+        r.ping()
+        img = src.get("library-copy:1")
+        layer = src.layers.chain(img.top_layer)[0]
+        from dockyard.image.push import layer_blob
+
+        desc, _ = layer_blob(src, layer.diff_id, layer.chain_id)
+        with src.content.open(desc.digest) as f:
+            r.upload_blob("library/busybox", desc.digest, desc.size, f)
+        r.upload_blob("library/busybox", img.id, len(img.raw), io.BytesIO(img.raw))
+        from dockyard.image import manifest as mf
+
+        body, media = mf.build_schema2(mf.Descriptor(mf.DOCKER_CONFIG, img.id, len(img.raw)), [desc])
+        r.put_manifest("library/busybox", "latest", body, media)
+        svc = services.new("pulled", cfg)
+        assert _pull(svc, "busybox")[0] == img.id
