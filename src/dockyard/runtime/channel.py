@@ -1,8 +1,9 @@
 """The line protocol between the runtime and the processes it forks (a pair of pipes).
 
-Messages are single lines: "go", "map", "mapped", "pid <n>", "hooks", "ok", "ready",
-"error <text>". Children inherit both ends across fork; the pipes are close-on-exec, so the
-container's program never sees them.
+Messages are single lines. Up (children → runtime): "cgroup", "map", "pid <n>", "go?", "hooks",
+"ready", "error <text>". Down (runtime → children), each the answer to one request, so that only
+the child that asked is reading: "mapped", "go", "ok <pid>". Children inherit both ends across
+fork; the pipes are close-on-exec, so the container's program never sees them.
 """
 
 from __future__ import annotations

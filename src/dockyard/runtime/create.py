@@ -121,7 +121,6 @@ def create(root: str, container_id: str, opts: Options, attached: bool = False, 
         os.mkfifo(fifo, 0o622)
         fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)  # never blocks; the init reads from it
         cg = new_manager(linux.get("cgroupsPath") or "", container_id)
-        cg.create()
         if terminal:
             if opts.console_socket:
                 from dockyard.runtime.console import connect
@@ -160,15 +159,21 @@ def create(root: str, container_id: str, opts: Options, attached: bool = False, 
             console_fd = -1
         os.close(fifo_fd)
         fifo_fd = -1
-        # the child moves itself into the cgroups (cg.join_self: no RCU grace period to wait
-        # for), in parallel with our writing the limits; nothing of the user's runs before `start`
-        cg.set(linux.get("resources") or {}, linux)
-        ch.send("go")
+        # The child makes the cgroups and moves itself in (cg.join_self: no RCU grace period to
+        # wait for), then says "cgroup"; we write the limits while it makes its namespaces. The
+        # init asks "go?" before it builds the rootfs (device rules must be in place for its
+        # mknods) and we answer once the limits are written. Every message we send is the answer
+        # to a request, so only the child that asked is reading.
+        pending_hooks = False
         while True:
             line = ch.recv()
             if line is None:
                 raise ChildFailed("container init exited before it was ready")
-            if line == "map":
+            if line == "cgroup":
+                cg.set(linux.get("resources") or {}, linux)
+            elif line == "go?":
+                ch.send("go")
+            elif line == "map":
                 from dockyard.runtime.nsenter import write_id_maps
 
                 write_id_maps(child, linux.get("uidMappings") or [], linux.get("gidMappings") or [])
@@ -178,8 +183,11 @@ def create(root: str, container_id: str, opts: Options, attached: bool = False, 
                 _reap(child)
                 child = 0
             elif line == "hooks":
+                pending_hooks = True
+            if pending_hooks and init_pid:
                 from dockyard.runtime import hooks as H
 
+                pending_hooks = False
                 state = cfg.state_for_hooks(container_id, "creating", init_pid, bundle, config)
                 H.run(hooks.get("prestart"), state, "prestart")
                 H.run(hooks.get("createRuntime"), state, "createRuntime")
@@ -244,8 +252,9 @@ def _intermediate(ch: Channel, spec, cg, join, new, linux: dict, forwarding: boo
         ch.child_side()
         if our_console >= 0:
             os.close(our_console)
+        cg.create()
         cg.join_self()
-        ch.wait_for("go")
+        ch.reply("cgroup")
         from dockyard.runtime import nsenter
 
         nsenter.enter(ch, join, new, linux.get("timeOffsets"))
@@ -253,6 +262,8 @@ def _intermediate(ch: Channel, spec, cg, join, new, linux: dict, forwarding: boo
         if pid == 0:
             from dockyard.runtime.init import run_init
 
+            ch.reply("go?")
+            ch.wait_for("go")
             run_init(ch, spec)
         ch.reply(f"pid {pid}")
         os._exit(0)

@@ -164,7 +164,6 @@ def exec_process(root: str, container_id: str, o: ExecOptions) -> int:
         os.close(console_fd)
     pid = 0
     try:
-        ch.send("go")
         while True:
             line = ch.recv()
             if line is None:
@@ -233,7 +232,6 @@ def _intermediate(ch: Channel, cg, join, proc, seccomp_profile, console_fd: int,
         if our_console >= 0:
             os.close(our_console)
         cg.join_self()
-        ch.wait_for("go")
         from dockyard.runtime import nsenter
 
         nsenter.enter(ch, join, [])

@@ -18,12 +18,15 @@ def _warn(msg: str) -> None:
     warn(msg)
 
 
-def start(c: Container) -> None:
-    status = c.status()
-    if status == "stopped":
-        raise StateError("cannot start a container that has stopped")
-    if status != "created":
-        raise StateError(f"cannot start an already {status} container")
+def start(c: Container, check: bool = True) -> None:
+    """Let the init exec the program; returns once it has (or the init died). `check=False`
+    skips the status check when the caller just created the container (`run`)."""
+    if check:
+        status = c.status()
+        if status == "stopped":
+            raise StateError("cannot start a container that has stopped")
+        if status != "created":
+            raise StateError(f"cannot start an already {status} container")
     try:
         fd = os.open(c.fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:

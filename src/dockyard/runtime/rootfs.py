@@ -238,18 +238,14 @@ def _mount_cgroup(ctx: Context, m: Mount) -> None:
                         L.mount(host_path, _fdpath(sub), None, L.MS_BIND | L.MS_REC)
                 finally:
                     os.close(sub)
-                if not ctx.cgroupns and flags:
-                    sub = open_in_root(ctx.rootfd, f"{m.dest}/{name}")
-                    try:
-                        remount(_fdpath(sub), L.MS_BIND | L.MS_REMOUNT | flags)
-                    finally:
-                        os.close(sub)
             for link, to in ctx.links:
                 try:
                     os.symlink(to, link, dir_fd=fd)
                 except FileExistsError:
                     pass
-            if flags & L.MS_RDONLY:
+            if not ctx.cgroupns and flags:
+                _restrict_tree(ctx, m.dest, fd, [n for n, _, _ in ctx.cgroup_dirs], flags)
+            elif flags & L.MS_RDONLY:
                 L.mount("tmpfs", _fdpath(fd), "tmpfs", flags | L.MS_REMOUNT, "mode=755")
         for p in m.propagation:
             L.mount(None, _fdpath(fd), None, p)
@@ -257,6 +253,33 @@ def _mount_cgroup(ctx: Context, m: Mount) -> None:
         raise RootfsError(f"mount cgroup:{m.dest}: {e.strerror}") from None
     finally:
         os.close(fd)
+
+
+_MS_TO_ATTR = ((L.MS_RDONLY, L.MOUNT_ATTR_RDONLY), (L.MS_NOSUID, L.MOUNT_ATTR_NOSUID),
+               (L.MS_NODEV, L.MOUNT_ATTR_NODEV), (L.MS_NOEXEC, L.MOUNT_ATTR_NOEXEC))
+
+
+def _restrict_tree(ctx: Context, dest: str, fd: int, subdirs: list[str], flags: int) -> None:
+    """Apply ro/nosuid/nodev/noexec to the cgroup tmpfs and every bind below it: one recursive
+    mount_setattr(2), or (older kernels) a remount per mount."""
+    attrs = 0
+    for ms, attr in _MS_TO_ATTR:
+        if flags & ms:
+            attrs |= attr
+    try:
+        L.mount_setattr(_fdpath(fd), attrs, 0, recursive=True)
+        return
+    except OSError as e:
+        if e.errno not in (errno.ENOSYS, errno.EINVAL, errno.EPERM):
+            raise
+    for name in subdirs:
+        sub = open_in_root(ctx.rootfd, f"{dest}/{name}")
+        try:
+            remount(_fdpath(sub), L.MS_BIND | L.MS_REMOUNT | flags)
+        finally:
+            os.close(sub)
+    if flags & L.MS_RDONLY:
+        L.mount("tmpfs", _fdpath(fd), "tmpfs", flags | L.MS_REMOUNT, "mode=755")
 
 
 _DEV_KIND = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}

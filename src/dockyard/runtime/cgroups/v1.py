@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from dockyard.runtime.cgroups import cpu, cpuacct, cpuset, fs, memory, pids
+from dockyard.runtime.cgroups import fs
 from dockyard.runtime.cgroups.fs import CgroupError
 
 
@@ -31,8 +31,17 @@ class V1Manager:
 
     def create(self) -> None:
         for ctrl, p in self.paths.items():
-            os.makedirs(p, exist_ok=True)
+            for attempt in range(5):
+                try:
+                    os.makedirs(p, exist_ok=True)
+                    break
+                except FileNotFoundError:
+                    # a concurrent delete pruned a shared parent (e.g. `dockyard`) under us
+                    if attempt == 4:
+                        raise
             if ctrl == "cpuset":
+                from dockyard.runtime.cgroups import cpuset
+
                 cpuset.init_v1(p, self.bases.get(ctrl, os.path.dirname(p)))
 
     def apply(self, pid: int) -> None:
@@ -49,10 +58,19 @@ class V1Manager:
     def set(self, resources: dict, linux: dict | None = None) -> None:
         """Write `resources` (OCI linux.resources); `linux` (the whole section) enables devices."""
         r = resources or {}
-        memory.set_v1(self.paths, r)
-        cpu.set_v1(self.paths, r)
-        cpuset.set_v1(self.paths, r)
-        pids.set_v1(self.paths, r)
+        if r.get("memory"):
+            from dockyard.runtime.cgroups import memory
+
+            memory.set_v1(self.paths, r)
+        if r.get("cpu"):
+            from dockyard.runtime.cgroups import cpu, cpuset
+
+            cpu.set_v1(self.paths, r)
+            cpuset.set_v1(self.paths, r)
+        if r.get("pids"):
+            from dockyard.runtime.cgroups import pids
+
+            pids.set_v1(self.paths, r)
         if r.get("blockIO"):
             from dockyard.runtime.cgroups import blkio
 
@@ -101,7 +119,7 @@ class V1Manager:
         return [int(x) for x in fs.read(p, "cgroup.procs").split()] if p else []
 
     def stats(self) -> dict:
-        from dockyard.runtime.cgroups import blkio, hugetlb
+        from dockyard.runtime.cgroups import blkio, cpu, cpuacct, hugetlb, memory, pids
 
         out: dict = {}
         cpuacct.stats_v1(self.paths, out)
