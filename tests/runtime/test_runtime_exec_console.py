@@ -133,7 +133,7 @@ def test_create_with_console_socket_sends_a_real_pty(rt, tmp_path):
     srv.listen(1)
     srv.settimeout(20)
     b, cid = rt.bundle(["sh", "-c", "tty; ls -l /dev/console | cut -c1; stty size; echo done-$((6*7)); read x; echo got-$x"],
-                       mutate=lambda c: c["process"].update(terminal=True))
+                       mutate=lambda c: c["process"].update(terminal=True, consoleSize={"height": 33, "width": 111}))
     rt.ids.append(cid)
     p = subprocess.Popen([RUNC, "--root", rt.root, "create", "--bundle", b, "--console-socket", path, cid],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -151,6 +151,7 @@ def test_create_with_console_socket_sends_a_real_pty(rt, tmp_path):
         out = read_until(master, b"done-42")
         assert b"/dev/pts/0" in out
         assert b"\nc" in out.replace(b"\r", b"")  # /dev/console is the pty (a character device)
+        assert b"33 111" in out  # process.consoleSize
         os.write(master, b"abc\n")
         out = read_until(master, b"got-abc")
         assert b"got-abc" in out

@@ -336,3 +336,21 @@ def test_no_pivot_and_preserved_fds(rt, tmp_path):
     assert out.read_text() == "through-fd3\n"
     fds = r.stdout.split()
     assert "3" in fds and "4" in fds and "5" not in fds  # 4 is ls's own directory fd; the caller's fd 4 is not passed
+
+
+def test_personality_lsm_labels_and_features(rt):
+    out = out_of(rt, ["uname", "-m"], mutate=lambda c: c["linux"].update(personality={"domain": "LINUX32"}))
+    assert out.strip() in ("i686", "i386", "armv8l", "armv7l")
+    b, cid = rt.bundle(["true"], mutate=lambda c: c["process"].update(apparmorProfile="dyt-profile"))
+    r = rt.run(b, cid)
+    if not os.path.exists("/sys/module/apparmor/parameters/enabled"):
+        assert r.returncode == 1 and "AppArmor is not enabled on this host" in errmsg(r.stderr)
+    b, cid = rt.bundle(["true"], mutate=lambda c: c["process"].update(selinuxLabel="system_u:system_r:container_t:s0"))
+    r = rt.run(b, cid)
+    if not os.path.isdir("/sys/fs/selinux"):
+        assert r.returncode == 1 and "selinux is disabled" in errmsg(r.stderr)
+    import json
+
+    f = json.loads(subprocess.run([RUNC, "features"], capture_output=True, text=True, check=True).stdout)
+    assert f["ociVersionMax"] == "1.0.2" and "user" in f["linux"]["namespaces"]
+    assert f["linux"]["cgroup"]["v1"] is True and "SCMP_ACT_ERRNO" in f["linux"]["seccomp"]["actions"]

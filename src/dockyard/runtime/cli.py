@@ -3,7 +3,7 @@
     dockyard-runc [--root DIR] [--log FILE] [--log-format text|json] [--debug] VERB [options] ARGS
 
 Verbs: spec, create, start, run, state, kill, delete, list, ps, exec, pause, resume, update,
-events. Each verb's module is imported only when that verb runs; the parser is options.py
+events, features. Each verb's module is imported only when that verb runs; the parser is options.py
 (no argparse). Errors print as `time=... level=error msg="..."` on stderr (and in --log), exit 1.
 """
 
@@ -52,6 +52,7 @@ COMMANDS:
    delete   delete any resources held by the container often used with detached container
    events   display container events such as OOM notifications, cpu, memory, and IO usage statistics
    exec     execute new process inside the container
+   features show the enabled features
    kill     kill sends the specified signal (default: SIGTERM) to the container's init process
    list     lists containers started by dockyard-runc with the given root
    pause    pause suspends all processes inside the container
@@ -231,6 +232,13 @@ def dispatch(argv: list[str]) -> int:
         o.caps = v["cap"]
         o.no_new_privs = v["no_new_privs"]
         o.preserve_fds = v["preserve_fds"]
+        o.ignore_paused = v["ignore_paused"]
+        if v["cgroup"]:
+            raise UsageError("exec --cgroup (a sub-cgroup for the process) is not supported")
+        if v["apparmor"]:
+            o.extra["apparmorProfile"] = v["apparmor"]
+        if v["process_label"]:
+            o.extra["selinuxLabel"] = v["process_label"]
         if not o.process and not o.args:
             raise UsageError("exec args cannot be empty")
         return exec_process(root, cid, o)
@@ -259,7 +267,14 @@ def dispatch(argv: list[str]) -> int:
 
         spec_cmd(v["bundle"], v["rootless"])
         return 0
-    if verb in ("checkpoint", "restore", "features"):
+    if verb == "features":
+        _v, _pos = parse(args, [])
+        from dockyard.runtime import jsonfast
+        from dockyard.runtime.defaults import features
+
+        sys.stdout.write(jsonfast.dumps_pretty(features(), "    ") + "\n")
+        return 0
+    if verb in ("checkpoint", "restore"):
         raise UsageError(f"{verb} is not supported by dockyard-runc")
     raise UsageError(f"No help topic for '{verb}'")
 

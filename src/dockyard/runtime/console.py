@@ -69,10 +69,14 @@ def open_pty() -> tuple[int, int, str]:
     return master, slave, path
 
 
-def setup_console(sock_fd: int, uid: int, gid: int, bind_console: bool) -> None:
-    """In the container: a pty becomes our controlling terminal and stdio; the master goes out."""
+def setup_console(sock_fd: int, uid: int, gid: int, bind_console: bool,
+                  size: tuple[int, int] | None = None) -> None:
+    """In the container: a pty becomes our controlling terminal and stdio; the master goes out.
+    `size` (rows, columns) is process.consoleSize."""
     master, slave, path = open_pty()
     try:
+        if size and size[0] and size[1]:
+            L.set_winsize(master, size[0], size[1])
         try:
             os.fchown(slave, uid, gid)
         except OSError:

@@ -98,6 +98,8 @@ def create(root: str, container_id: str, opts: Options, attached: bool = False, 
     if not terminal and opts.console_socket:
         raise CreateError("cannot use console socket if runc will not allocate tty")
     proc = Process(proc_spec)
+    proc.check_lsm()
+    proc.set_personality(linux)
     check_rlimits(proc.rlimits)
     # built here: errors fail `create` directly, and the init cannot import after pivot_root
     proc.prepare_seccomp(linux.get("seccomp"))

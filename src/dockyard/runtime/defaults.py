@@ -67,3 +67,31 @@ def default_spec(rootless: bool = False) -> dict:
             mounts.append(m)
         spec["mounts"] = mounts
     return spec
+
+
+def features() -> dict:
+    """What `dockyard-runc features` reports (the runtime-spec "features" document)."""
+    from dockyard.runtime.caps import NAMES
+    from dockyard.runtime.plan import _FLAGS, _RATTR, PROPAGATION
+
+    return {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.0.2",
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": sorted([*_FLAGS, *PROPAGATION, *_RATTR, "tmpcopyup"]),
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
+            "capabilities": list(NAMES),
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
+            "seccomp": {
+                "enabled": True,
+                "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+                            "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+                              "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
+                "archs": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"],
+            },
+            "apparmor": {"enabled": True},
+            "selinux": {"enabled": True},
+        },
+    }

@@ -34,6 +34,8 @@ class ExecOptions:
         self.caps: list[str] = []
         self.no_new_privs = False
         self.preserve_fds = 0
+        self.ignore_paused = False
+        self.extra: dict = {}  # process fields set by flags (apparmorProfile, selinuxLabel)
 
 
 def build_process(container_proc: dict, o: ExecOptions, read_file=None) -> dict:
@@ -92,6 +94,7 @@ def build_process(container_proc: dict, o: ExecOptions, read_file=None) -> dict:
             c[key] = cur
     if o.no_new_privs:
         p["noNewPrivileges"] = True
+    p.update(o.extra)
     return p
 
 
@@ -120,7 +123,7 @@ def exec_process(root: str, container_id: str, o: ExecOptions) -> int:
     status = c.status()
     if status == "stopped":
         raise StateError("cannot exec in a stopped container")
-    if status == "paused":
+    if status == "paused" and not o.ignore_paused:
         raise StateError("cannot exec in a paused container")
     spec = build_process(c.config.get("process") or {}, o)
     terminal = bool(spec.get("terminal"))
@@ -129,6 +132,8 @@ def exec_process(root: str, container_id: str, o: ExecOptions) -> int:
     if not terminal and o.console_socket:
         raise StateError("cannot use console socket if runc will not allocate tty")
     proc = Process(spec)
+    proc.check_lsm()
+    proc.set_personality(c.config.get("linux") or {})
     from dockyard.runtime.create import check_rlimits
 
     check_rlimits(proc.rlimits)
@@ -260,7 +265,7 @@ def _exec_child(ch: Channel, proc, seccomp_profile, console_fd: int, no_pivot: b
         if console_fd >= 0:
             from dockyard.runtime.console import setup_console
 
-            setup_console(console_fd, proc.uid, proc.gid, bind_console=False)
+            setup_console(console_fd, proc.uid, proc.gid, bind_console=False, size=proc.console_size)
             os.close(console_fd)
         proc.set_oom_score_adj()
         try:

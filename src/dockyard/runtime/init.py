@@ -77,7 +77,7 @@ def run_init(ch: Channel, spec: InitSpec) -> None:
         def console() -> None:
             from dockyard.runtime import console as con
 
-            con.setup_console(spec.console_fd, proc.uid, proc.gid, bind_console=True)
+            con.setup_console(spec.console_fd, proc.uid, proc.gid, bind_console=True, size=proc.console_size)
             os.close(spec.console_fd)
             spec.console_fd = -1
 

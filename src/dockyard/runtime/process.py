@@ -41,8 +41,29 @@ class Process:
         self.last_cap = C.last_cap() if last_cap is None else last_cap
         self.caps = C.CapSets(proc.get("capabilities"), self.last_cap) if "capabilities" in proc else None
         self.rlimits = R.parse(proc.get("rlimits"))
+        self.apparmor = proc.get("apparmorProfile") or ""
+        self.selinux = proc.get("selinuxLabel") or ""
+        size = proc.get("consoleSize") or {}
+        self.console_size = (int(size.get("height", 0)), int(size.get("width", 0))) if size else None
+        self.personality: int | None = None
         self.path = ""
         self._filter = None
+
+    def check_lsm(self) -> None:
+        """AppArmor and SELinux labels are applied on exec; refuse them where the LSM is off."""
+        if self.apparmor and not lsm_enabled("apparmor"):
+            raise ProcessError(f"apparmor profile {self.apparmor!r} is set, but AppArmor is not enabled on this host")
+        if self.selinux and not lsm_enabled("selinux"):
+            raise ProcessError("selinux label is specified in config, but selinux is disabled or not supported")
+
+    def set_personality(self, linux: dict) -> None:
+        p = linux.get("personality")
+        if not p:
+            return
+        domain = p.get("domain", "LINUX")
+        if domain not in ("LINUX", "LINUX32"):
+            raise ProcessError(f"personality domain {domain!r} is not supported")
+        self.personality = L.PER_LINUX32 if domain == "LINUX32" else L.PER_LINUX
 
     def env_value(self, key: str) -> str | None:
         prefix = key + "="
@@ -131,6 +152,12 @@ class Process:
         except OSError as e:
             raise ProcessError(f"chdir to cwd ({self.cwd!r}) set in config.json failed: {e.strerror}") from None
         os.umask(self.umask)
+        if self.personality is not None:
+            L.personality(self.personality)
+        if self.apparmor:
+            _write_attr("apparmor/exec", f"exec {self.apparmor}", "exec")
+        if self.selinux:
+            _write_attr("exec", self.selinux, None)
         reset_signals()
         # everything above fd 2 (and the preserved ones) closes on exec
         L.close_range(3 + preserve_fds, 0xFFFFFFFF, L.CLOSE_RANGE_CLOEXEC)
@@ -142,6 +169,30 @@ class Process:
             if sep and k:
                 env[k] = v
         os.execve(self.path, self.args, env)
+
+
+def lsm_enabled(name: str) -> bool:
+    if name == "apparmor":
+        try:
+            with open("/sys/module/apparmor/parameters/enabled") as f:
+                return f.read().strip() == "Y"
+        except OSError:
+            return False
+    return os.path.isdir("/sys/fs/selinux") and os.path.exists("/sys/fs/selinux/enforce")
+
+
+def _write_attr(path: str, value: str, fallback: str | None) -> None:
+    """Write an LSM exec attribute of this thread (applies at the next execve)."""
+    for p in (path, fallback):
+        if p is None:
+            continue
+        try:
+            with open(f"/proc/thread-self/attr/{p}", "w") as f:
+                f.write(value)
+            return
+        except FileNotFoundError:
+            continue
+    raise ProcessError(f"cannot set the exec label {value!r}: no /proc/thread-self/attr/{path}")
 
 
 def reset_signals() -> None:

@@ -482,3 +482,17 @@ def bpf_prog_attach(prog_fd: int, cgroup_fd: int, attach_type: int = BPF_CGROUP_
     attr.attach_flags = flags
     if _syscall(SYS_BPF, BPF_PROG_ATTACH, ctypes.byref(attr), ctypes.sizeof(attr)) != 0:
         raise _err("bpf prog attach")
+
+
+# --- personality ------------------------------------------------------------------------------------
+PER_LINUX = 0x0000
+PER_LINUX32 = 0x0008
+_libc.personality.argtypes = (ctypes.c_ulong,)
+
+
+def personality(persona: int) -> int:
+    """personality(2): set the execution domain; returns the previous one."""
+    r = _libc.personality(persona)
+    if r == -1:
+        raise _err("personality")
+    return int(r)
