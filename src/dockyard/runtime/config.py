@@ -126,6 +126,8 @@ def validate(config: dict, rootfs: str, need_process: bool = True) -> None:
         raise ConfigError("unable to set domainname without a private UTS namespace")
     for key in linux.get("sysctl") or {}:
         _check_sysctl(config, key)
+    if linux.get("intelRdt"):
+        raise ConfigError("intelRdt is not supported by dockyard-runc")
     if linux.get("timeOffsets") and not has_new_namespace(config, "time"):
         raise ConfigError("time offsets specified, but no new time namespace")
     for m in config.get("mounts") or []:

@@ -136,6 +136,8 @@ def parse_mount_options(options: list[str]) -> tuple[int, int, list[int], str, i
             continue
         if o == "defaults":
             continue
+        if o in ("idmap", "ridmap"):
+            raise PlanError("id-mapped mounts (idmap, ridmap) are not supported")
         data.append(o)
     return flags, cleared, prop, ",".join(data), aset, aclr, tmpcopyup
 
