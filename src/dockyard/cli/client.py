@@ -39,10 +39,13 @@ class APIError(Exception):
 
 
 class DaemonUnreachable(Exception):
-    def __init__(self, host: str, detail: str = "") -> None:
+    """Nothing answered at `host`. `detail` is shown with -D, or always when `show` is set."""
+
+    def __init__(self, host: str, detail: str = "", show: bool = False) -> None:
         super().__init__(host)
         self.host = host
         self.detail = detail
+        self.show = show
 
     def __str__(self) -> str:
         return f"Cannot connect to the Dockyard daemon at {self.host}. Is the dockyard daemon running?"
@@ -64,7 +67,9 @@ def resolve_host(flag_hosts: list[str] | None) -> tuple[str, bool]:
     env = os.environ.get("DOCKYARD_HOST")
     if env:
         return env, True
-    return DEFAULT_HOST, False
+    # DOCKYARD_DEFAULT_HOST moves the default socket (tests use it to exercise the autostart
+    # without touching /run/dockyard); the daemon started for it listens there
+    return os.environ.get("DOCKYARD_DEFAULT_HOST") or DEFAULT_HOST, False
 
 
 def _tls_context(tls: dict[str, Any]) -> Any:
@@ -207,26 +212,34 @@ class Client:
         src = os.path.dirname(os.path.dirname(os.path.abspath(dockyard.__file__)))
         env = dict(os.environ)
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        logpath = os.environ.get("DOCKYARD_DAEMON_LOG") or DAEMON_LOG
         try:
-            log = open(DAEMON_LOG, "ab")  # noqa: SIM115 - handed to the child
+            log = open(logpath, "ab")  # noqa: SIM115 - handed to the child
         except OSError:
             log = open(os.devnull, "ab")  # noqa: SIM115
-        proc = subprocess.Popen([sys.executable, "-m", "dockyard.daemon"], stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=log, env=env, start_new_session=True, close_fds=True)
+        argv = [sys.executable, "-m", "dockyard.daemon"]
+        if os.environ.get("DOCKYARD_DAEMON_ARGS"):
+            import shlex
+
+            argv += shlex.split(os.environ["DOCKYARD_DAEMON_ARGS"])
+        if self.host != DEFAULT_HOST:
+            argv += ["-H", self.host]
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                start_new_session=True, close_fds=True)
         log.close()
         sys.stderr.write(f"dockyard: no daemon answered at {self.host}; started one in the background "
-                         f"(pid {proc.pid}, log {DAEMON_LOG})\n")
+                         f"(pid {proc.pid}, log {logpath})\n")
         sys.stderr.flush()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise DaemonUnreachable(self.host, f"the daemon exited with status {proc.returncode}; see {DAEMON_LOG}")
+                raise DaemonUnreachable(self.host, f"the daemon exited with status {proc.returncode}; see {logpath}", show=True)
             try:
                 self.ping()
                 return
             except (DaemonUnreachable, http.ProtocolError, OSError):
                 time.sleep(0.05)
-        raise DaemonUnreachable(self.host, "the daemon did not answer within 60 seconds")
+        raise DaemonUnreachable(self.host, f"the daemon did not answer within 60 seconds; see {logpath}", show=True)
 
     # ---- requests -------------------------------------------------------------------------
 

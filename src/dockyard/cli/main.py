@@ -293,7 +293,7 @@ def run_command(ctx: Ctx, cmd: Command, opts: object, pos: list[str]) -> int:
         return 1
     except DaemonUnreachable as e:
         sys.stderr.write(f"{e}\n")
-        if ctx.debug and e.detail:
+        if e.detail and (ctx.debug or e.show):
             sys.stderr.write(f"({e.detail})\n")
         return 1
     except FlagError as e:

@@ -37,10 +37,16 @@ class Wait:
         self.client = _C(client.host, True, client._tls, client.negotiate())
         self.resp: Response | None = self.client.stream("POST", f"/containers/{cid}/wait", {"condition": condition})
 
-    def status(self) -> tuple[int, str]:
+    def status(self, timeout: float | None = None) -> tuple[int, str]:
         if self.resp is None:
             return 0, ""
-        raw = self.resp.read()
+        if timeout is not None:
+            self.resp.conn.sock.settimeout(timeout)
+        try:
+            raw = self.resp.read()
+        except OSError:  # timed out: report nothing rather than hang
+            self.close()
+            return 0, ""
         self.resp.conn.close()
         self.resp = None
         try:

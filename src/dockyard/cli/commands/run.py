@@ -202,7 +202,7 @@ def run(ctx: Ctx, opts: Options, args: list[str]) -> int:
             e = started[0]
             sys.stderr.write(report("run", str(e), True) + "\n")
             if host.get("AutoRemove"):
-                waiter.status()
+                waiter.status(timeout=10)
             return start_error_status(e.message)
         if result == DETACHED:
             return 0
