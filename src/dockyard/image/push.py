@@ -84,7 +84,6 @@ def _push_blob(svc: ImageService, reg: Registry, repo_name: str, path: str, desc
         if sdomain == domain and spath != path and reg.mount_blob(path, desc.digest, spath):
             emit(detail(f"Mounted from {spath}", short))
             return
-    emit(detail("Preparing", short))
     with svc.content.open(desc.digest) as f:
         reg.upload_blob(path, desc.digest, desc.size, f, chunk_size, Throttle(emit, "Pushing", short, desc.size))
     emit(detail("Pushed", short))
