@@ -241,3 +241,21 @@ def test_version_and_help():
     assert "create" in r.stdout and "exec" in r.stdout
     r = subprocess.run([RUNC, "frobnicate"], capture_output=True, text=True)
     assert r.returncode == 1 and "frobnicate" in r.stderr
+
+
+def test_sigterm_stops_a_created_container(rt):
+    b, cid = rt.bundle(["sleep", "1000"])
+    rt.create(b, cid)
+    rt.cmd("kill", cid, "TERM")
+    rt.wait_status(cid, "stopped")
+    rt.cmd("delete", cid)
+    assert cgroup_dirs(cid) == []
+
+
+def test_log_file_in_json(rt, tmp_path):
+    log = tmp_path / "log.json"
+    r = rt.cmd("--log", str(log), "--log-format", "json", "state", "dyt-missing", check=False)
+    # (global flags after --root: runc accepts them anywhere before the verb)
+    assert r.returncode == 1
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert entry["level"] == "error" and entry["msg"] == "container does not exist: dyt-missing" and entry["time"]

@@ -161,7 +161,7 @@ def dispatch(argv: list[str]) -> int:
         v, pos = parse(args, RUN_FLAGS)
         from dockyard.runtime.run import run
 
-        return run(root, _one_id(pos, verb), _create_options(v), v["detach"], v["keep"], not v["no_subreaper"])
+        return run(root, _one_id(pos, verb), _create_options(v), v["detach"], v["keep"])
     if verb == "create":
         v, pos = parse(args, CREATE_FLAGS)
         from dockyard.runtime.create import create

@@ -114,6 +114,7 @@ def run_init(ch: Channel, spec: InitSpec) -> None:
                 os.set_inheritable(fd, True)
             except OSError:
                 pass
+        _die_on_signals()
         ch.reply("ready")
         ready = True
         ch.close()
@@ -145,6 +146,19 @@ def run_init(ch: Channel, spec: InitSpec) -> None:
                 pass
         os._exit(127 if isinstance(e, FileNotFoundError) or "not found" in msg else 126 if ready else 1)
     os._exit(1)
+
+
+def _die_on_signals() -> None:
+    """Until execve, die on the signals whose default action is to terminate. As PID 1 of its
+    PID namespace the init would otherwise ignore them (only signals with a handler reach a
+    namespace's init), and `kill <created container> TERM` must stop it, as with runc."""
+    import _signal
+
+    def handler(signum: int, _frame: object) -> None:
+        os._exit(128 + signum)
+
+    for s in (1, 2, 3, 10, 12, 14, 15, 24, 25, 26, 27, 29, 30, 31):
+        _signal.signal(s, handler)
 
 
 def _message(e: BaseException) -> str:

@@ -83,7 +83,9 @@ def wait_foreground(pid: int, master: int = -1) -> int:
     return result[0]
 
 
-def run(root: str, container_id: str, opts, detach: bool = False, keep: bool = False, subreaper: bool = True) -> int:
+def run(root: str, container_id: str, opts, detach: bool = False, keep: bool = False) -> int:
+    """`run`. In the foreground we are always a subreaper: the init is our grandchild, and
+    becoming its parent is how we wait for it (runc's --no-subreaper is accepted and ignored)."""
     from dockyard.runtime import lifecycle
     from dockyard.runtime.create import create
 
@@ -91,8 +93,7 @@ def run(root: str, container_id: str, opts, detach: bool = False, keep: bool = F
     if not detach:
         fwd = Forwarder()
         fwd.install()
-        if subreaper:
-            L.set_child_subreaper(True)
+        L.set_child_subreaper(True)
     c, our_console = create(root, container_id, opts, attached=not detach, forwarding=fwd is not None)
     try:
         master = -1
