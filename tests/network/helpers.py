@@ -23,7 +23,7 @@ from dockyard.network import cleanup, links, netns
 from dockyard.network.config import ContainerNetConfig, Sandbox
 from dockyard.network.service import NetworkService
 
-FAKE_UPSTREAM_ANSWER = "192.0.2.99"
+FAKE_UPSTREAM_ANSWER = "127.0.0.99"  # loopback: a client that connects stays in its own namespace
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
