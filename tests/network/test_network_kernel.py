@@ -59,6 +59,17 @@ def test_default_bridge_container_gets_veth_ip_mac_route_and_files(net: Harness)
     assert "127.0.0.11" not in sb.resolv_conf  # the default bridge has no embedded DNS
 
 
+def test_mac_address_dns_and_add_host_options(net: Harness):
+    cid, sb = net.container(
+        "custom", mac_address="02:42:de:ad:be:ef", dns=["10.9.9.9"], dns_search=["corp.example"],
+        dns_options=["ndots:3"], extra_hosts=["gw:host-gateway"],
+    )  # fmt: skip
+    eth0 = {a["ifname"]: a for a in _ip_addr(net, cid)}["eth0"]
+    assert eth0["address"] == "02:42:de:ad:be:ef" == sb.settings["MacAddress"]
+    assert sb.resolv_conf == "search corp.example\nnameserver 10.9.9.9\noptions ndots:3\n"
+    assert f"{sb.settings['Gateway']}\tgw\n" in sb.hosts
+
+
 def test_two_containers_on_default_bridge_talk_by_ip(net: Harness):
     a, sa = net.container("a")
     b, sb = net.container("b")

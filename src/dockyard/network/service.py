@@ -1179,8 +1179,6 @@ class NetworkService:
         found: list[str] = []
         for other, net, ep in self._peers(cid):
             names = {other.name.lower(), other.id[:12]} | {a.lower() for a in ep.aliases}
-            if other.hostname:
-                names.add(other.hostname.lower())
             suffix = "." + net.name.lower()
             base = name[: -len(suffix)] if name.endswith(suffix) else name
             if (name in names or base in names) and ep.ip not in found:
