@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+import time
 
 import pytest
 from rtutil import RUNC, chown_tree, errmsg, userns, wait_for
@@ -354,3 +355,59 @@ def test_personality_lsm_labels_and_features(rt):
     f = json.loads(subprocess.run([RUNC, "features"], capture_output=True, text=True, check=True).stdout)
     assert f["ociVersionMax"] == "1.0.2" and "user" in f["linux"]["namespaces"]
     assert f["linux"]["cgroup"]["v1"] is True and "SCMP_ACT_ERRNO" in f["linux"]["seccomp"]["actions"]
+
+
+def test_ambient_capabilities_for_a_non_root_user(rt):
+    def mutate(c):
+        c["process"]["user"] = {"uid": 1000, "gid": 1000}
+        caps = c["process"]["capabilities"]
+        caps["inheritable"] = ["CAP_NET_BIND_SERVICE"]
+        caps["ambient"] = ["CAP_NET_BIND_SERVICE"]
+
+    out = out_of(rt, ["grep", "-E", "CapEff|CapAmb", "/proc/self/status"], mutate=mutate)
+    assert out.split() == ["CapEff:", f"{1 << 10:016x}", "CapAmb:", f"{1 << 10:016x}"]
+
+
+def test_bind_mount_options_and_rootfs_propagation(rt, tmp_path):
+    src = tmp_path / "ro-src"
+    src.mkdir()
+    (src / "f").write_text("data\n")
+    (src / "tool").write_text("#!/bin/sh\necho ran\n")
+    (src / "tool").chmod(0o755)
+
+    def mutate(c):
+        c["mounts"].append({"destination": "/ro", "type": "bind", "source": str(src),
+                            "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]})
+        c["mounts"].append({"destination": "/rw", "type": "bind", "source": str(src), "options": ["bind"]})
+        c["linux"]["rootfsPropagation"] = "rshared"
+
+    script = ("cat /ro/f; echo x > /ro/g 2>/dev/null || echo ro-refused; /ro/tool 2>/dev/null || echo noexec-refused; "
+              "/rw/tool; grep -E ' /ro | / ' /proc/self/mountinfo")
+    out = out_of(rt, ["sh", "-c", script], mutate=mutate)
+    lines = out.splitlines()
+    assert lines[:4] == ["data", "ro-refused", "noexec-refused", "ran"]
+    ro_line = next(line for line in lines[4:] if " /ro " in line)
+    assert all(o in ro_line.split()[5].split(",") for o in ("ro", "nosuid", "nodev", "noexec"))
+    root_line = next(line for line in lines[4:] if line.split()[4] == "/")
+    assert "shared:" in root_line  # rootfsPropagation applied to the container's /
+    assert not (src / "g").exists()
+
+
+def test_orphans_are_reaped_by_run_in_a_shared_pid_namespace(rt):
+    def mutate(c):
+        c["linux"]["namespaces"] = [ns for ns in c["linux"]["namespaces"] if ns["type"] != "pid"]
+
+    b, cid = rt.bundle(["sh", "-c", "(sleep 0.2 &); sleep 1; echo done"], mutate=mutate)
+    rt.ids.append(cid)
+    p = subprocess.Popen([RUNC, "--root", rt.root, "run", "--bundle", b, cid], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.7)  # the orphaned `sleep 0.2` was adopted by `run` (a subreaper) and has exited
+        children = subprocess.run(["ps", "-o", "pid=,stat=,args=", "--ppid", str(p.pid)], capture_output=True,
+                                  text=True).stdout.splitlines()
+        assert not [c for c in children if c.split()[1].startswith("Z")], children
+        out, _ = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0 and out == "done\n"
