@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from .conftest import REPO, launcher
+from cliutil import REPO, launcher
 
 
 def test_autostart_on_default_socket_only(tmp_path) -> None:  # noqa: ANN001

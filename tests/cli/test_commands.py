@@ -13,8 +13,7 @@ import tarfile
 import time
 
 import pytest
-
-from .conftest import CLI
+from cliutil import CLI
 
 
 def test_version_and_info(dy: CLI) -> None:
@@ -220,7 +219,14 @@ def test_stats_events_df_prune(dy: CLI) -> None:
     assert out.startswith("Deleted Containers:\n") and "Total reclaimed space:" in out
 
 
+def _need_networking(dy: CLI) -> None:
+    cp = dy("network", "ls")
+    if "networking is not available" in cp.stderr:
+        pytest.skip("this daemon runs without its network service")
+
+
 def test_networks(dy: CLI) -> None:
+    _need_networking(dy)
     ls = dy.ok("network", "ls").splitlines()
     assert ls[0].split() == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
     names = [r.split()[1] for r in ls[1:]]
@@ -242,8 +248,12 @@ def test_usage_errors(dy: CLI) -> None:
     assert cp.returncode == 1 and cp.stderr.startswith("dockyard: 'dockyard rename' requires 2 arguments\n")
     cp = dy("nosuchcommand")
     assert cp.returncode == 1 and "unknown command" in cp.stderr
-    cp = dy("ps", "--format", "{{.Nope}}")
-    assert cp.returncode == 1 and cp.stderr.startswith("template parsing error:")
+    dy.ok("create", "--name", "fmt-err", "busybox")
+    try:
+        cp = dy("ps", "-a", "--format", "{{.Nope}}")
+        assert cp.returncode == 1 and cp.stderr.startswith("template parsing error:")
+    finally:
+        dy("rm", "fmt-err")
     help_text = dy.ok("run", "--help")
     assert help_text.startswith("Usage:  dockyard run [OPTIONS] IMAGE [COMMAND] [ARG...]\n")
     assert "  -i, --interactive" in help_text
@@ -273,6 +283,8 @@ def test_mkimage_busybox_imports_through_the_api(dy: CLI) -> None:
 
 @pytest.mark.parametrize("args", [["ps", "-a"], ["images"], ["volume", "ls"], ["network", "ls"]])
 def test_quiet_lists_match_tables(dy: CLI, args: list[str]) -> None:
+    if args[0] == "network":
+        _need_networking(dy)
     table_ids = [line.split()[0] for line in dy.ok(*args).splitlines()[1:]]
     quiet = dy.ok(*args, "-q").split()
     if args[0] == "images":

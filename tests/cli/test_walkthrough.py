@@ -9,8 +9,7 @@ import platform
 import re
 
 import pexpect
-
-from .conftest import CLI
+from cliutil import CLI
 
 PROMPT = r"/ # "
 
