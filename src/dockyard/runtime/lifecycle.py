@@ -161,6 +161,8 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
 
 def destroy(c: Container, init_status_known: bool = False) -> None:
     """Kill what is left, remove the cgroups and the state, run poststop hooks."""
+    import time
+
     from dockyard.runtime.cgroups import CgroupError, manager_for_state
     from dockyard.runtime.create import _wait_gone
 
@@ -175,19 +177,32 @@ def destroy(c: Container, init_status_known: bool = False) -> None:
                 cg.thaw()
             except CgroupError:
                 pass
-        _wait_gone(c.pid)
-    # with a shared (or no) pid namespace, the init's death does not take the others along
-    for _ in range(50):
-        pids = []
+    # Wait until the cgroup is empty rather than for the init to be reaped: a namespace's dying
+    # init lingers until every process of its namespace is reaped, even those whose parent is
+    # elsewhere (an `exec -d` process adopted by a slow host init), but it leaves its cgroups
+    # first. With a shared (or no) PID namespace the others must be killed one by one.
+    deadline = time.monotonic() + 10
+    last_kill = 0.0
+    while True:
         try:
             pids = cg.pids()
         except OSError:
-            break
+            pids = []
         if not pids:
             break
-        signal_all(c, 9)
-        for p in pids:
-            _wait_gone(p, 2.0)
+        now = time.monotonic()
+        if now > deadline:
+            break
+        if now - last_kill > 0.05:
+            for p in pids:
+                try:
+                    os.kill(p, 9)
+                except ProcessLookupError:
+                    pass
+            last_kill = now
+        time.sleep(0.002)
+    if not cg.paths or not any(os.path.isdir(p) for p in cg.paths.values()):
+        _wait_gone(c.pid)
     try:
         cg.destroy()
     except CgroupError as e:
