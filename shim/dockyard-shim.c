@@ -361,7 +361,8 @@ static void stdin_write(void) {
 static void handle_frame(struct client *c, int type, const unsigned char *p, size_t n) {
     switch (type) {
     case C_STDIN:
-        if (stdin_fd >= 0) {
+        /* kept until the process exists (exec mode, or input sent before start) */
+        if (o.stdin_open || o.tty) {
             buf_add(&stdin_buf, p, n);
             stdin_write();
         }
@@ -622,6 +623,7 @@ static int run_runtime(char *msg, size_t msgn) {
         set_nonblock(out_fd[1]);
     }
     for (int i = 0; i < nearly; i++) record_status(early[i].pid, early[i].status);
+    stdin_write(); /* input (and a close) that arrived before the process existed */
     return 0;
 }
 
@@ -738,7 +740,16 @@ static void loop(void) {
                     continue;
                 }
                 clients[nclients++] = (struct client){.fd = c};
+                /* read what it already sent (its subscribe) before any output is handed out */
+                if (client_read(&clients[nclients - 1]) < 0) clients[nclients - 1].subs = -1;
             }
+        }
+        /* clients before output: a subscription sent before the output appeared always applies */
+        int nc = cbase + nclients > n ? n - cbase : nclients;
+        for (int i = nc - 1; i >= 0; i--) {
+            short rev = p[cbase + i].revents;
+            if (rev & POLLOUT) client_flush(&clients[i]);
+            if ((rev & (POLLIN | POLLHUP | POLLERR)) && client_read(&clients[i]) < 0) clients[i].subs = -1;
         }
         for (int s = 0; s < 2; s++) {
             if (out_fd[s] < 0 || !(p[out_base + s].revents)) continue;
@@ -757,12 +768,6 @@ static void loop(void) {
             }
         }
         if (p[out_base + 2].revents) stdin_write();
-        int nc = nclients;
-        for (int i = nc - 1; i >= 0; i--) {
-            short rev = p[cbase + i].revents;
-            if (rev & POLLOUT) client_flush(&clients[i]);
-            if ((rev & (POLLIN | POLLHUP | POLLERR)) && client_read(&clients[i]) < 0) clients[i].subs = -1;
-        }
         for (int i = nclients - 1; i >= 0; i--)
             if (clients[i].subs < 0) client_close(i);
     }

@@ -1,7 +1,10 @@
-"""API tests share one daemon per module (busybox imported); every test fails if the daemon's
-event loop ran blocking work while serving it."""
+"""These tests share one daemon per module (busybox imported); every test fails if the daemon's
+event loop ran blocking work while serving it (DOCKYARD_LOOP_GUARD=warn only prints it)."""
 
 from __future__ import annotations
+
+import os
+import sys
 
 import pytest
 
@@ -24,4 +27,7 @@ def _loop_guard(request: pytest.FixtureRequest):  # noqa: ANN202
     found = d.loop_violations()
     if found:
         open(d.guardfile, "w").close()  # type: ignore[arg-type]
+        if os.environ.get("DOCKYARD_LOOP_GUARD") == "warn":
+            sys.stderr.write("the daemon blocked its event loop:\n" + found[:4000])
+            return
         pytest.fail("the daemon blocked its event loop:\n" + found[:4000])

@@ -61,7 +61,7 @@ async def create(d: Daemon, name: str | None, body: dict[str, Any]) -> tuple[str
         if other is None:
             raise NotFound(f"No such container: {ref}")
         for mp in other.mount_points:
-            if any(p["Destination"] == mp["Destination"] for p in points):
+            if mp["Type"] == "tmpfs" or any(p["Destination"] == mp["Destination"] for p in points):
                 continue
             copy = dict(mp)
             if mode.startswith("ro"):
@@ -78,6 +78,11 @@ async def create(d: Daemon, name: str | None, body: dict[str, Any]) -> tuple[str
             continue
         points.append({"Type": "volume", "Name": "", "Source": "", "Destination": clean, "Driver": "local",
                        "Mode": "", "RW": True, "Propagation": "", "Anonymous": True})  # fmt: skip
+
+    for mp in points:
+        if mp["Type"] == "bind":
+            # --mount refuses a missing source, -v creates it (as dockerd does, at create)
+            await asyncio.to_thread(mounts.ensure_bind_source, mp)
 
     cid = new_id()
     if name:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.daemon import mounts, networking, oci_spec, shim, signals, timeutil, userdb
 from dockyard.daemon.container import Container
 from dockyard.daemon.runtime import RuntimeClient, RuntimeError_
-from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotModified, SystemError_
+from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound, NotModified, SystemError_
 from dockyard.util import atomic_write
 
 if TYPE_CHECKING:
@@ -342,7 +342,8 @@ async def _signal_container(d: Daemon, c: Container, sig: int) -> None:
     rt = RuntimeClient(d.config.runtime(c.runtime or None), d.runtime_root)
     try:
         await rt.kill(c.id, sig)
-    except Conflict:
+    except (Conflict, NotFound):
+        # it exited meanwhile (the runtime may already have forgotten it)
         raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is not running") from None
     except RuntimeError_ as e:
         raise SystemError_(f"Cannot kill container: {c.name}: {e.message}") from None
