@@ -28,8 +28,8 @@ _WS = " \t\n\r"
 def loads(s: str | bytes) -> object:
     """Parse one JSON document. Raises ValueError with the position on bad input."""
     if isinstance(s, bytes | bytearray):
-        s = s.decode("utf-8-sig")
-    elif s.startswith("\ufeff"):
+        s = s.decode()  # (not "utf-8-sig": that codec is a module import of its own)
+    if s.startswith("\ufeff"):
         s = s[1:]
     i = 0
     n = len(s)
