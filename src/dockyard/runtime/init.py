@@ -72,7 +72,7 @@ def run_init(ch: Channel, spec: InitSpec) -> None:
             if hooks.get("createContainer"):
                 from dockyard.runtime import hooks as H
 
-                H.run(hooks["createContainer"], _hook_state(spec, host_pid[0], "created"), "createContainer")
+                H.run(hooks["createContainer"], _hook_state(spec, host_pid[0], "creating"), "createContainer")
 
         def console() -> None:
             from dockyard.runtime import console as con
