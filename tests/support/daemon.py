@@ -118,7 +118,8 @@ class TestDaemon:
             "--data-root", self.data_root, "--exec-root", self.exec_root, "-H", self.host,
             "--pidfile", self.pidfile, "--config-file", self.config_file, "--runtime", self.runtime,
             "--cgroup-parent", self.cgroup_parent, "--bridge-name", self.prefix + "br0",
-            "--nft-table", "dockyard_" + self.prefix, "--log-level", "debug", *self.args,
+            "--nft-table", "dockyard_" + self.prefix, "--bridge-prefix", self.prefix + "-", "--log-level", "debug",
+            *self.args,
         ]  # fmt: skip
 
     def start(self, timeout: float = 30) -> None:
@@ -236,6 +237,12 @@ class TestDaemon:
                 dirnames.remove(self.prefix)
 
     def _network_cleanup(self) -> None:
+        # the network layer's records know its veths, bridges and table (works after SIGKILL too)
+        with contextlib.suppress(Exception):
+            sys.path.insert(0, SRC)
+            from dockyard.network import cleanup
+
+            cleanup.purge(self.data_root, self.exec_root, {"nft-table": "dockyard_" + self.prefix})
         subprocess.run(["nft", "delete", "table", "inet", "dockyard_" + self.prefix], capture_output=True)
         subprocess.run(["nft", "delete", "table", "ip", "dockyard_" + self.prefix], capture_output=True)
         out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout

@@ -32,7 +32,7 @@ KNOWN_KEYS = {
     "ip-masq", "fixed-cidr", "mtu", "dns", "dns-opts", "dns-search", "default-shm-size", "cgroup-parent",
     "experimental", "features", "labels", "storage-driver", "insecure-registries", "registry-mirrors",
     "max-concurrent-downloads", "max-concurrent-uploads", "group", "nft-table", "bridge-name",
-    "default-cgroupns-mode", "ipv6", "userland-proxy", "exec-opts", "containerd",
+    "default-cgroupns-mode", "ipv6", "userland-proxy", "exec-opts", "containerd", "bridge-prefix", "dns-upstreams",
 }  # fmt: skip
 
 
@@ -176,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bip", dest="net_bip")
     p.add_argument("--bridge-name", dest="net_bridge_name", help="name of the default bridge device")
     p.add_argument("--nft-table", dest="net_nft_table", help="name of the nftables table the daemon owns")
+    p.add_argument("--bridge-prefix", dest="net_bridge_prefix", help="interface name prefix of user networks' bridges")
     p.add_argument("--icc", dest="net_icc", choices=["true", "false"])
     p.add_argument("--ip-forward", dest="net_ip_forward", choices=["true", "false"])
     p.add_argument("--default-address-pool", dest="net_default_address_pools", action="append", default=[])
@@ -241,7 +242,8 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
 
     network: dict[str, Any] = {}
     for key in ("bridge", "bip", "bridge-name", "nft-table", "icc", "ip-forward", "default-address-pools",
-                "fixed-cidr", "mtu", "dns", "dns-search", "dns-opts", "iptables", "ip-masq", "ipv6", "userland-proxy"):  # fmt: skip
+                "fixed-cidr", "mtu", "dns", "dns-search", "dns-opts", "iptables", "ip-masq", "ipv6", "userland-proxy",
+                "bridge-prefix", "dns-upstreams"):  # fmt: skip
         if key in raw:
             network[key] = raw[key]
     for attr, val in vars(args).items():

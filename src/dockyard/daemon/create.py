@@ -122,6 +122,7 @@ async def create(d: Daemon, name: str | None, body: dict[str, Any]) -> tuple[str
             mp.pop("Labels", None)
             d.volumes.ref(vol.name, cid)
         c.mount_points = points
+        await d.networking.register(c, body.get("NetworkingConfig"))
         d.store.add(c)
         await d.store.save(c)
     except BaseException as e:

@@ -110,14 +110,32 @@ class Networking:
     def __init__(self, config: DaemonConfig, daemon: Any) -> None:
         self.config = config
         self.daemon = daemon
-        # The network layer plugs in here: an object with async start()/close()/setup(c)/
-        # teardown(c)/remove(c) (dockyard.network.service.NetworkService). Until it is wired, every
-        # non-host, non-container network mode gets a private namespace with only `lo`.
+        # The network layer: dockyard.network.service.NetworkService (docs/network.md). Without
+        # it (pyroute2/libnftables missing) every non-host, non-container network mode gets a
+        # private namespace with only `lo`.
         self.service: Any = None
+        try:
+            from dockyard.network.service import NetworkService
+        except ImportError as e:  # pragma: no cover - a broken install
+            log.error("networking disabled: %s", e)
+        else:
+            self.service = NetworkService(config.data_root, config.exec_root, dict(config.network))
 
     async def start(self) -> None:
-        if self.service is not None and hasattr(self.service, "start"):
-            await self.service.start()
+        if self.service is not None:
+            # after reconcile: the containers still running keep their network, the rest is freed
+            await self.service.start([c.id for c in self.daemon.store.all() if c.state.running])
+
+    async def register(self, c: Any, networking_config: dict[str, Any] | None) -> None:
+        """At create: validate the network part (Docker's errors) and record it, with the
+        endpoint config of NetworkingConfig (aliases, --ip)."""
+        if self.service is None:
+            return
+        from dockyard.network.config import from_container
+
+        cfg = from_container(c)
+        cfg.endpoints = dict((networking_config or {}).get("EndpointsConfig") or {})
+        await self.service.register(cfg)
 
     async def close(self) -> None:
         if self.service is not None and hasattr(self.service, "close"):
@@ -138,7 +156,7 @@ class Networking:
         hc = c.host_config
         mode = hc.get("NetworkMode") or "default"
         host_resolv = await _to_thread(_read, "/etc/resolv.conf")
-        if mode == "host":
+        if mode == "host" and self.service is None:
             hosts = await _to_thread(_read, "/etc/hosts")
             return Sandbox("host", hosts or HOSTS_HEADER, resolv_conf_for(host_resolv, hc, True),
                            {"SandboxKey": "", "Networks": {"host": endpoint_settings()}})  # fmt: skip
@@ -151,7 +169,7 @@ class Networking:
             hosts = await _to_thread(_read, other.hosts_path)
             resolv = await _to_thread(_read, other.resolv_conf_path)
             return Sandbox(f"/proc/{other.state.pid}/ns/net", hosts, resolv, {"SandboxKey": "", "Networks": {}})
-        if self.service is not None and mode != "none":
+        if self.service is not None:
             return await self.service.setup(c)
         # no network layer (or --network none): a private namespace with only lo
         hosts = hosts_for(c.hostname, c.config.get("Domainname") or "", None, hc.get("ExtraHosts") or [])
@@ -160,7 +178,7 @@ class Networking:
 
     async def release(self, c: Any) -> None:
         mode = c.host_config.get("NetworkMode") or "default"
-        if self.service is not None and mode not in ("host", "none") and not mode.startswith("container:"):
+        if self.service is not None and not mode.startswith("container:"):
             try:
                 await self.service.teardown(c)
             except Exception as e:  # noqa: BLE001 - release must not fail the exit path

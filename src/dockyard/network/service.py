@@ -132,6 +132,8 @@ class NetworkService:
         self.dns = dnslib.EmbeddedDNS(self._dns_lookup, self._dns_reverse, self._dns_upstreams)
         self._lock = asyncio.Lock()
         self._started = False
+        # the host's resolv.conf and hosts, read in worker threads (never on the event loop)
+        self._host_files: dict[str, tuple[int, str]] = {}
         # veth deletion waits for the kernel (an RCU grace period, ~15-30 ms): done off the
         # request path by one reaper thread, which frees the endpoint's IP lease afterwards
         self._reaper = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dy-net-reaper")
@@ -152,6 +154,7 @@ class NetworkService:
             self._started = True
 
     def _start_sync(self, alive: set[str] | None) -> list[ContainerRecord]:
+        self._refresh_host_files()
         for net in self.store.load_networks():
             self.networks[net.id] = net
             if net.driver == "bridge":
@@ -811,6 +814,7 @@ class NetworkService:
                     raise Conflict(f"cannot join network of a non running container: {mode[len('container:'):]}")
                 rec.sandbox = SandboxState(id=new_id(), key=target.sandbox.key, shared_with=target.id)
                 await asyncio.to_thread(self.store.save_container, rec)
+                await asyncio.to_thread(self._refresh_host_files)
                 sandbox = self._sandbox_view(target)
                 sandbox.settings = self.settings(rec.id)
                 return sandbox
@@ -824,6 +828,7 @@ class NetworkService:
             return self._sandbox_view(rec)
 
     def _setup_sync(self, rec: ContainerRecord) -> None:
+        self._refresh_host_files()
         mode = self._mode(rec.network_mode)
         sb = SandboxState(id=new_id(), key="")
         if mode == "host":
@@ -1098,12 +1103,21 @@ class NetworkService:
             return None
         return rec.sandbox.key
 
+    def _refresh_host_files(self) -> None:
+        """Re-read the host's resolv.conf and hosts if they changed. Blocks: worker threads only."""
+        for path in (self.options.resolv_conf, self.options.hosts_file):
+            try:
+                mtime = os.stat(path).st_mtime_ns
+                if self._host_files.get(path, (None, ""))[0] == mtime:
+                    continue
+                with open(path) as f:
+                    self._host_files[path] = (mtime, f.read())
+            except OSError:
+                self._host_files[path] = (0, "")
+
     def _host_text(self, path: str) -> str:
-        try:
-            with open(path) as f:
-                return f.read()
-        except OSError:
-            return ""
+        """The cached content (see _refresh_host_files): safe on the event loop."""
+        return self._host_files.get(path, (0, ""))[1]
 
     def _host_gateway(self) -> str | None:
         b = self._by_name("bridge")
