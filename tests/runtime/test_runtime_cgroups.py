@@ -127,7 +127,12 @@ def test_update_changes_limits(rt, tmp_path):
     rt.cmd("update", "-r", str(res), cid)
     assert int(read(os.path.join(mem, "memory.limit_in_bytes"))) == 96 << 20
     assert read(os.path.join(own_cgroup_dir("pids"), cid, "pids.max")).strip() == "max"
+    # the daemon's form: resources on stdin
+    rt.cmd("update", "--resources", "-", cid, input=json.dumps({"memory": {"limit": 80 << 20}}))
+    assert int(read(os.path.join(mem, "memory.limit_in_bytes"))) == 80 << 20
     assert rt.state(cid)["status"] == "running"
+    r = rt.cmd("update", "--memory", "lots", cid, check=False)
+    assert r.returncode == 1 and "invalid size" in r.stderr
     rt.cmd("delete", "-f", cid)
 
 
