@@ -231,3 +231,17 @@ def test_image_of_130_layers_mounts(store):
         extra = parent
         for i in range(3):
             extra = store.register(io.BytesIO(LayerTar().file(f"g{i}", b"g").bytes()), extra).chain_id
+
+
+def test_overlay2_dir_is_a_topdir_for_inode_placement(store, tmp_path):
+    from dockyard.storage.info import mount_fstype
+    from dockyard.sys import fsflags
+
+    home = str(tmp_path / "root/overlay2")
+    if mount_fstype(home) != "ext4":
+        pytest.skip("FS_TOPDIR_FL is an ext4 placement hint")
+    fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert fsflags.get_flags(fd) & fsflags.FS_TOPDIR_FL
+    finally:
+        os.close(fd)

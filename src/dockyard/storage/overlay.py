@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import threading
 
-from dockyard.sys import linux
+from dockyard.sys import fsflags, linux
 
 LINK_DIR = "l"
 _ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -47,6 +47,8 @@ class Overlay2:
     def __init__(self, home: str) -> None:
         self.home = home
         os.makedirs(os.path.join(home, LINK_DIR), mode=0o700, exist_ok=True)
+        # each new layer goes to a block group with free inodes (see sys/fsflags.py)
+        fsflags.set_topdir(home)
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
         self._extra_opts: list[str] | None = None
