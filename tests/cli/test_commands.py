@@ -9,11 +9,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import tarfile
 import time
 
 import pytest
-from cliutil import CLI
+from cliutil import CLI, REPO
 
 
 def test_version_and_info(dy: CLI) -> None:
@@ -121,8 +122,19 @@ def test_cp_both_ways_and_diff_export_commit(dy: CLI, tmp_path) -> None:  # noqa
         assert (out / "tree2" / "sub" / "f2").read_text() == "nested\n"
         cp = dy("cp", "files:/no/such", str(out))
         assert cp.returncode == 1 and "Error response from daemon:" in cp.stderr
-        raw = dy("cp", "files:/tmp/f1", "-", input=None)
+        raw = dy("cp", "files:/tmp/f1", "-", input=b"")
         assert raw.returncode == 0
+        with tarfile.open(fileobj=io.BytesIO(raw.stdout)) as tf:
+            assert tf.extractfile("f1").read() == b"hello\n"  # type: ignore[union-attr]
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            ti = tarfile.TarInfo("from-stdin.txt")
+            ti.size = 3
+            tf.addfile(ti, io.BytesIO(b"in\n"))
+        assert dy("cp", "-", "files:/tmp", input=buf.getvalue()).returncode == 0
+        assert dy.ok("exec", "files", "cat", "/tmp/from-stdin.txt") == "in\n"
+        cp = dy("cp", "-", "files:/tmp/f1", input=buf.getvalue())
+        assert cp.returncode == 1 and 'must be a directory' in cp.stderr.decode()
         diff = dy.ok("diff", "files").splitlines()
         assert "A /tmp/f1" in diff and "C /tmp" in diff
         exported = tmp_path / "fs.tar"
@@ -217,6 +229,12 @@ def test_stats_events_df_prune(dy: CLI) -> None:
     dy.ok("create", "--name", "stopped1", "busybox")
     out = dy.ok("container", "prune", "-f")
     assert out.startswith("Deleted Containers:\n") and "Total reclaimed space:" in out
+    dy.ok("create", "--name", "stopped2", "busybox")
+    out = dy.ok("system", "prune", "-f")
+    assert "Deleted Containers:\n" in out and out.rstrip().splitlines()[-1].startswith("Total reclaimed space:")
+    assert dy("inspect", "stopped2").returncode == 1
+    assert dy.ok("image", "prune", "-f").rstrip().splitlines()[-1].startswith("Total reclaimed space:")
+    assert dy.ok("images", "-q", "busybox")  # tagged images survive the prunes
 
 
 def _need_networking(dy: CLI) -> None:
@@ -293,3 +311,65 @@ def test_quiet_lists_match_tables(dy: CLI, args: list[str]) -> None:
         assert quiet == [line.split()[1] for line in dy.ok(*args).splitlines()[1:]]
     else:
         assert quiet == table_ids
+
+
+def test_login_push_pull_with_basic_auth(dy: CLI, tmp_path) -> None:  # noqa: ANN001
+    sys.path.insert(0, os.path.join(REPO, "tests"))
+    from image.registry_server import RegistryServer
+
+    with RegistryServer(str(tmp_path / "reg"), auth="basic", users={"dyt": "s3cret"}) as reg:
+        ref = f"{reg.addr}/cli/auth:v1"
+        dy.ok("tag", "busybox", ref)
+        try:
+            cp = dy("push", ref)
+            assert cp.returncode == 1 and "no basic auth credentials" in (cp.stdout + cp.stderr).lower() or \
+                "unauthorized" in (cp.stdout + cp.stderr).lower()
+            cp = dy("login", "-u", "dyt", "--password-stdin", reg.addr, input="s3cret\n")
+            assert cp.returncode == 0 and cp.stdout == "Login Succeeded\n", cp.stderr
+            with open(os.path.join(dy.env["DOCKYARD_CONFIG"], "config.json")) as f:
+                assert json.load(f)["auths"][reg.addr] == {"auth": "ZHl0OnMzY3JldA=="}  # base64("dyt:s3cret")
+            out = dy.ok("push", ref)
+            assert "v1: digest: sha256:" in out
+            dy.ok("rmi", ref)
+            assert dy.ok("pull", "-q", ref) == ref + "\n"
+            cp = dy("login", "-u", "dyt", "-p", "wrong", reg.addr)
+            assert cp.returncode == 1 and cp.stderr.startswith("WARNING! Using --password via the CLI is insecure.")
+            assert "Error response from daemon:" in cp.stderr
+            assert dy.ok("logout", reg.addr) == f"Removing login credentials for {reg.addr}\n"
+        finally:
+            dy("rmi", ref)
+
+
+def test_exec_detached_update_and_log_options(dy: CLI) -> None:
+    dy.ok("run", "-d", "--name", "misc1", "busybox", "sh", "-c", "for i in 1 2 3; do echo l$i; done; sleep 300")
+    try:
+        assert dy.ok("exec", "-d", "misc1", "sh", "-c", "echo marker > /tmp/m") == ""
+        for _ in range(50):
+            if dy("exec", "misc1", "cat", "/tmp/m").stdout == "marker\n":
+                break
+            time.sleep(0.1)
+        assert dy.ok("exec", "-e", "V=x", "-w", "/tmp", "misc1", "sh", "-c", "echo $V $(pwd)") == "x /tmp\n"
+        assert dy.ok("logs", "--tail", "1", "misc1") == "l3\n"
+        assert dy.ok("logs", "--until", "1s", "misc1") in ("", "l1\nl2\nl3\n")
+        assert dy.ok("update", "--memory", "64m", "--memory-swap", "128m", "--pids-limit", "50", "misc1") == "misc1\n"
+        assert dy.ok("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}", "misc1") == f"{64 * 1024 * 1024} 50\n"
+        cp = dy("update", "misc1")
+        assert cp.returncode == 1 and "you must provide one or more flags" in cp.stderr
+    finally:
+        dy("rm", "-f", "misc1")
+
+
+def test_published_ports(dy: CLI) -> None:
+    _need_networking(dy)
+    dy.ok("run", "-d", "--name", "pub1", "-p", "127.0.0.1::80", "-p", "9000/udp", "busybox", "sleep", "300")
+    try:
+        lines = dy.ok("port", "pub1").splitlines()
+        assert any(line.startswith("80/tcp -> 127.0.0.1:") for line in lines), lines
+        host_port = dy.ok("port", "pub1", "80").strip()
+        assert host_port.startswith("127.0.0.1:") and int(host_port.split(":")[1]) > 0
+        ports = dy.ok("ps", "--filter", "name=pub1", "--format", "{{.Ports}}").strip()
+        assert f"{host_port}->80/tcp" in ports
+        cp = dy("port", "pub1", "81")
+        assert cp.returncode == 1 and cp.stderr == "Error: No public port '81' published for pub1\n"
+    finally:
+        dy("rm", "-f", "pub1")
