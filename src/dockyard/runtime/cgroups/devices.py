@@ -123,13 +123,13 @@ def set_v2(path: str, linux: dict) -> None:
     r = rules(linux)
     if not r:
         return
-    from dockyard.sys import linux as L
+    from dockyard.sys import bpf
 
-    prog = L.bpf_prog_load_cgroup_device(compile_bpf(r))
+    prog = bpf.prog_load_cgroup_device(compile_bpf(r))
     try:
         cg = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            L.bpf_prog_attach(prog, cg)
+            bpf.prog_attach(prog, cg)
         finally:
             os.close(cg)
     finally:
