@@ -302,3 +302,25 @@ def test_sigkill_restart_then_rm_leaves_nothing(tmp_path, upstream: FakeUpstream
         assert _our_state(d) == {"user bridges": [], "veths": [], "dnat": [], "leases": {}, "netns": []}
     finally:
         d.cleanup()
+
+
+def test_networks_api_shapes_and_errors(daemon: TestDaemon):
+    st, nets = daemon.api("GET", "/networks")
+    assert st == 200 and {"bridge", "host", "none"} <= {n["Name"] for n in nets}
+    st, br = daemon.api("GET", "/v1.43/networks/bridge")
+    assert st == 200 and br["Driver"] == "bridge" and br["Scope"] == "local"
+    assert br["Options"]["com.docker.network.bridge.name"] == daemon.prefix + "br0"
+    assert br["IPAM"]["Config"][0]["Subnet"] and br["IPAM"]["Driver"] == "default"
+    st, r = daemon.api("POST", "/networks/create", {"Name": "dytapi", "Labels": {"k": "v"}, "CheckDuplicate": True})
+    assert st == 201 and len(r["Id"]) == 64 and r["Warning"] == ""
+    assert daemon.api("POST", "/networks/create", {"Name": "dytapi"}) == (409, {"message": "network with name dytapi already exists"})
+    st, r = daemon.api("GET", '/networks?filters={"label":["k=v"]}')
+    assert st == 200 and [n["Name"] for n in r] == ["dytapi"]
+    assert daemon.api("DELETE", "/networks/bridge") == (403, {"message": "bridge is a pre-defined network and cannot be removed"})
+    assert daemon.api("DELETE", "/networks/nosuch") == (404, {"message": "network nosuch not found"})
+    st, r = daemon.api("POST", "/containers/create", {"Image": "busybox", "HostConfig": {"NetworkMode": "nosuch"}})
+    assert (st, r) == (404, {"message": "network nosuch not found"})
+    st, r = daemon.api("POST", "/networks/dytapi/connect", {"Container": "nosuch"})
+    assert (st, r) == (404, {"message": "No such container: nosuch"})
+    st, r = daemon.api("POST", "/networks/prune", None)
+    assert st == 200 and r["NetworksDeleted"] == ["dytapi"]
