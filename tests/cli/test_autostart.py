@@ -53,3 +53,9 @@ def test_autostart_on_default_socket_only(tmp_path) -> None:  # noqa: ANN001
         except (OSError, ValueError, AssertionError):
             pass
         d.cleanup()
+
+
+def test_daemon_subcommand_execs_the_daemon() -> None:
+    cp = subprocess.run([*launcher(), "daemon", "--help"], capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0
+    assert "--data-root" in cp.stdout and "--exec-root" in cp.stdout
