@@ -4,16 +4,18 @@ Each engine runs inside its OWN fresh network namespace (the "engine host"), so 
 veths and firewall rules live and die there and nothing touches the machine's own network. A
 second namespace (the "client host", 198.18.N.2) is wired to it with a veth (198.18.N.1 on the
 engine side) and plays another machine. In each engine one busybox httpd container serves
-/www (index.html and a 256 MB file) with port 80 published on a host port.
+/www (index.html and a 256 MB file) with port 80 published on a host port. Dockyard is the real
+daemon (tests/support/daemon.py's fixture, dockyard-runc) started inside its namespace.
 
 Measured in rounds, engines interleaved (A B C A B C ...), published and direct paired in each:
   - connection rate: `ab -n N -c 4` without keep-alive (one TCP connection per request), req/s;
   - throughput: one `curl` of the 256 MB file, MB/s;
 from the engine host's 127.0.0.1 and from the client namespace (through 198.18.N.1), against
 the same container's IP directly. Medians, the published/direct ratio and Dockyard's ratio to
-podman and docker are printed. Dockyard's set-up cost is NetworkService.setup() + teardown() of a
-default-bridge container with one published port (median of 30, what `run` pays), compared with
-`podman run --rm` / `docker run --rm` with --network none vs bridge (paired, the difference).
+podman and docker are printed. Set-up cost: NetworkService.setup() + teardown() of a
+default-bridge container with one published port (median of 30: what the daemon's prepare() and
+release() pay), and for every engine `run --rm ... true` with --network none vs bridge (paired,
+the difference is what bridge networking adds to `run`).
 
     .venv/bin/python bench/net.py [--rounds 3] [--requests 3000] [--engines dockyard,podman,docker]
                                   [--no-setup-compare]
@@ -126,32 +128,49 @@ def one_round(hosts: Hosts, cip: str, port: int, n: int, out: dict[str, list[flo
 
 # --- engines ------------------------------------------------------------------------------------
 class Dockyard:
-    """A helper process inside the engine namespace runs NetworkService and the httpd."""
+    """The Dockyard daemon (tests/support/daemon.py's TestDaemon) started inside the engine
+    namespace; a real busybox container (dockyard-runc) serves /www."""
 
     name = "dockyard"
 
-    def __init__(self, root: str, hosts: Hosts, rootfs: str) -> None:
-        self.proc = subprocess.Popen(
-            ["nsenter", f"--net={hosts.engine}", sys.executable, os.path.abspath(__file__), "--serve-dockyard", root, rootfs],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("dockyard helper failed")
-        info = json.loads(line)
-        self.ip, self.port, self.setup_ms = info["ip"], info["port"], info["setup_ms"]
+    def __init__(self, root: str, hosts: Hosts, tar: str) -> None:
+        sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+        from support.daemon import TestDaemon
+
+        ns = hosts.engine
+
+        class InNamespace(TestDaemon):
+            def command(self) -> list[str]:
+                return ["nsenter", f"--net={ns}", *super().command()]
+
+        self.d = InNamespace(root, loop_guard=False)
+        with open(tar, "rb") as f:
+            self.d.import_image(f.read(), "dybench:latest")
+        self.d.start()
+        self.cli = ["dockyard", "-H", self.d.host]
+        cid = run([*self.cli, "run", "-d", "-p", "18082:80", "dybench:latest", "httpd", "-f", "-p", "80", "-h", "/www"]).stdout.strip()
+        self.ip = run([*self.cli, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", cid]).stdout.strip()
+        self.port = 18082
+        time.sleep(0.5)
+
+    def run_cost(self, network: str) -> float:
+        t = time.perf_counter()
+        run([*self.cli, "run", "--rm", "--network", network, "dybench:latest", "true"])
+        return (time.perf_counter() - t) * 1000
 
     def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(60)
+        self.d.cleanup()
 
 
-def serve_dockyard(root: str, rootfs: str) -> None:
-    """(inside the engine namespace) Set up one published container, time set-up, serve, clean up."""
+def setup_cost_ms(root: str, hosts: Hosts) -> tuple[float, float]:
+    """NetworkService.setup()/teardown() of a default-bridge container with a published port
+    (what the daemon's prepare()/release() pay), median of 30, inside the engine namespace."""
+    out = run(["nsenter", f"--net={hosts.engine}", sys.executable, os.path.abspath(__file__), "--time-setup", root], timeout=300)
+    setup, teardown = json.loads(out.stdout.splitlines()[-1])
+    return setup, teardown
+
+
+def time_setup(root: str) -> None:
     from dockyard.network.config import ContainerNetConfig
     from dockyard.network.service import NetworkService
 
@@ -159,9 +178,7 @@ def serve_dockyard(root: str, rootfs: str) -> None:
         opts = {"bridge-name": "dybench0", "nft-table": "dockyard_bench", "default-address-pools": [{"base": "10.77.0.0/16", "size": 24}]}
         svc = NetworkService(os.path.join(root, "data"), os.path.join(root, "exec"), opts)
         await svc.start()
-        httpd = None
         try:
-            # set-up cost: what `run` pays for networking (namespace, veth, IP, nftables, files)
             setup, teardown = [], []
             for i in range(30):
                 cfg = ContainerNetConfig(id=f"{i:064x}", name=f"t{i}", port_bindings={"80/tcp": [{"HostPort": ""}]}, exposed_ports={"80/tcp": {}})
@@ -171,18 +188,8 @@ def serve_dockyard(root: str, rootfs: str) -> None:
                 t = time.perf_counter()
                 await svc.unregister(cfg.id)
                 teardown.append((time.perf_counter() - t) * 1000)
-            cfg = ContainerNetConfig(id="f" * 64, name="web", port_bindings={"80/tcp": [{"HostPort": ""}]}, exposed_ports={"80/tcp": {}})
-            sb = await svc.setup(cfg)
-            ip = sb.settings["IPAddress"]
-            port = int(sb.settings["Ports"]["80/tcp"][0]["HostPort"])
-            httpd = subprocess.Popen(["nsenter", f"--net={sb.netns_path}", "busybox", "httpd", "-f", "-p", "80", "-h", os.path.join(rootfs, "www")])
-            await asyncio.sleep(0.3)
-            print(json.dumps({"ip": ip, "port": port, "setup_ms": [statistics.median(setup), statistics.median(teardown)]}), flush=True)
-            await asyncio.to_thread(sys.stdin.read)
+            print(json.dumps([statistics.median(setup), statistics.median(teardown)]), flush=True)
         finally:
-            if httpd is not None:
-                httpd.kill()
-                httpd.wait()
             await svc.destroy()
 
     asyncio.run(main())
@@ -294,8 +301,8 @@ def unmount_under(root: str) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--serve-dockyard":
-        serve_dockyard(sys.argv[2], sys.argv[3])
+    if len(sys.argv) > 1 and sys.argv[1] == "--time-setup":
+        time_setup(sys.argv[2])
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
@@ -320,8 +327,9 @@ def main() -> None:
             os.makedirs(eroot, exist_ok=True)
             try:
                 if name == "dockyard":
-                    engine = Dockyard(eroot, hosts, rootfs)
-                    extra["dockyard setup()+teardown() ms (median of 30)"] = f"{engine.setup_ms[0]:.1f} + {engine.setup_ms[1]:.1f}"
+                    su, td = setup_cost_ms(os.path.join(eroot, "timing"), hosts)
+                    extra["dockyard NetworkService setup() + teardown() ms (median of 30)"] = f"{su:.1f} + {td:.1f}"
+                    engine = Dockyard(os.path.join(eroot, "daemon"), hosts, tar)
                 elif name == "podman":
                     engine = Podman(eroot, hosts, tar)
                 elif name == "docker":
@@ -341,8 +349,6 @@ def main() -> None:
                 one_round(hosts, engine.ip, engine.port, args.requests, results.setdefault(name, {}))
         if not args.no_setup_compare:
             for name, _hosts, engine in running:
-                if name == "dockyard":
-                    continue
                 none, bridge = [], []
                 for _ in range(args.setup_runs):
                     none.append(engine.run_cost("none"))
