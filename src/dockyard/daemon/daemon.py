@@ -56,6 +56,9 @@ class Daemon:
         self.monitor = Monitor(self)
         self.restarts = RestartManager(self)
         self.shutting_down = False
+        from dockyard.daemon.lifecycle import bounding_caps
+
+        self.caps = bounding_caps()
         self.started_at = 0.0
         self.executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="dockyard-worker")
 

@@ -16,7 +16,7 @@ import os
 import shutil
 from typing import TYPE_CHECKING, Any
 
-from dockyard.daemon import attach, oci_spec, shim, userdb
+from dockyard.daemon import attach, shim, userdb
 from dockyard.daemon.container import Container
 from dockyard.errors import Conflict, InvalidParameter, NotFound, SystemError_
 from dockyard.util import atomic_write, new_id
@@ -152,7 +152,9 @@ def _process_spec(bundle: str, ex: Exec, c: Container) -> dict[str, Any]:
         uid, gid, groups = userdb.lookup(spec["root"]["path"], ex.user, c.host_config.get("GroupAdd") or [])
         proc["user"] = {"uid": uid, "gid": gid, **({"additionalGids": list(groups)} if groups else {})}
     if ex.privileged:
-        caps = list(oci_spec.ALL_CAPS)
+        from dockyard.daemon.lifecycle import bounding_caps
+
+        caps = list(bounding_caps())
         proc["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []}
     if ex.tty and ex.console_size and any(ex.console_size):
         proc["consoleSize"] = {"height": int(ex.console_size[0]), "width": int(ex.console_size[1])}

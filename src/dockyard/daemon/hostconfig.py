@@ -76,9 +76,42 @@ def parse_cpuset(value: str) -> set[int]:
     return out
 
 
+# Config fields with their JSON types, to refuse what Go's decoder would refuse (in its words)
+_CONFIG_TYPES: dict[str, tuple[type, str]] = {
+    "Hostname": (str, "string"), "Domainname": (str, "string"), "User": (str, "string"),
+    "Env": (list, "[]string"), "Image": (str, "string"), "WorkingDir": (str, "string"),
+    "Labels": (dict, "map[string]string"), "Volumes": (dict, "map[string]struct {}"),
+    "ExposedPorts": (dict, "nat.PortSet"), "StopSignal": (str, "string"),
+    "Tty": (bool, "bool"), "OpenStdin": (bool, "bool"), "StdinOnce": (bool, "bool"),
+    "AttachStdin": (bool, "bool"), "AttachStdout": (bool, "bool"), "AttachStderr": (bool, "bool"),
+}  # fmt: skip
+_JSON_KIND = {str: "string", int: "number", float: "number", bool: "bool", list: "array", dict: "object"}
+
+
+def _type_error(field: str, value: Any, want: str, struct: str = "Config") -> InvalidParameter:
+    kind = _JSON_KIND.get(type(value), "value")
+    return InvalidParameter(f"json: cannot unmarshal {kind} into Go struct field {struct}.{field} of type {want}")
+
+
 def normalize_config(cfg: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(CONFIG_DEFAULTS)
+    for key, (typ, want) in _CONFIG_TYPES.items():
+        v = cfg.get(key)
+        if v is not None and not isinstance(v, typ) or (typ is not bool and isinstance(v, bool)):
+            raise _type_error(key, v, want)
+    for key in ("Env",):
+        for item in cfg.get(key) or []:
+            if not isinstance(item, str):
+                raise _type_error(key, item, "string")
     out.update(copy.deepcopy(cfg))
+    for key in ("Cmd", "Entrypoint"):  # Docker's strslice: a string is a one-element list
+        v = out.get(key)
+        if isinstance(v, str):
+            out[key] = [v]
+        elif v is not None and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
+            raise _type_error(key, v, "strslice.StrSlice")
+    if out.get("StopTimeout") is not None and (isinstance(out["StopTimeout"], bool) or not isinstance(out["StopTimeout"], int)):
+        raise _type_error("StopTimeout", out["StopTimeout"], "int")
     return out
 
 

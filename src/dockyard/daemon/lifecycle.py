@@ -119,6 +119,19 @@ def _host_hard_limits() -> dict[str, int]:
     return out
 
 
+def bounding_caps() -> tuple[str, ...]:
+    """The capabilities this daemon holds (its bounding set): what --privileged can give."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    mask = int(line.split()[1], 16)
+                    return tuple(c for i, c in enumerate(oci_spec.ALL_CAPS) if mask & (1 << i))
+    except OSError:
+        pass
+    return tuple(oci_spec.ALL_CAPS)
+
+
 def _privileged_devices() -> list[dict[str, Any]]:
     """Every character and block device of the host's /dev, as OCI device entries."""
     import stat
@@ -240,6 +253,7 @@ async def _run(d: Daemon, c: Container) -> None:
             host_devices=tuple(await asyncio.to_thread(_privileged_devices)) if c.host_config.get("Privileged") else (),
             seccomp_profile=None,
             cgroup_parent=c.host_config.get("CgroupParent") or cfg.cgroup_parent,
+            available_caps=d.caps,
         )
         if c.host_config.get("Init") and not cfg.init_path:
             raise SystemError_("docker-init binary not found: install tini (tini-static) or set --init-path")

@@ -101,6 +101,7 @@ class SpecInputs:
     cgroup_parent: str = "dockyard"
     oom_score_adj: int | None = None
     cpu_count: int = 0
+    available_caps: tuple[str, ...] | None = None  # the daemon's bounding set: what "all" means here
 
 
 def normalize_cap(name: str) -> str:
@@ -112,10 +113,12 @@ def normalize_cap(name: str) -> str:
     return up
 
 
-def capabilities(host_config: dict[str, Any]) -> list[str]:
-    """The capability set after --privileged, --cap-add and --cap-drop, as Docker computes it."""
+def capabilities(host_config: dict[str, Any], available: tuple[str, ...] | None = None) -> list[str]:
+    """The capability set after --privileged, --cap-add and --cap-drop, as Docker computes it.
+    "All" means every capability the daemon itself holds (`available`; root may lack some)."""
+    every = [c for c in ALL_CAPS if available is None or c in available]
     if host_config.get("Privileged"):
-        return list(ALL_CAPS)
+        return every
     adds = [normalize_cap(c) for c in host_config.get("CapAdd") or []]
     drops = [normalize_cap(c) for c in host_config.get("CapDrop") or []]
     for kind, names in (("CapAdd", adds), ("CapDrop", drops)):
@@ -123,12 +126,12 @@ def capabilities(host_config: dict[str, Any]) -> list[str]:
             if c != "ALL" and c not in ALL_CAPS:
                 raise InvalidParameter(f'invalid {kind}: unknown capability: "{c}"')
     if "ALL" in adds:
-        base = list(ALL_CAPS)
+        base = list(every)
     else:
         base = list(DEFAULT_CAPS) + [c for c in ALL_CAPS if c in adds and c not in DEFAULT_CAPS]
     if "ALL" in drops:
         # drop ALL then add back what --cap-add names
-        return [c for c in ALL_CAPS if c in adds]
+        return [c for c in every if c in adds]
     return [c for c in base if c not in drops]
 
 
@@ -291,7 +294,7 @@ def _user_mount(m: dict[str, Any]) -> dict[str, Any]:
 def build_spec(inp: SpecInputs) -> dict[str, Any]:
     cfg, hc = inp.config, inp.host_config
     privileged = bool(hc.get("Privileged"))
-    caps = capabilities(hc)
+    caps = capabilities(hc, inp.available_caps)
     unconfined, profile, nnp = _security_opts(hc)
     hostname = inp.hostname or inp.container_id[:12]
     uid, gid, groups = inp.user
