@@ -373,3 +373,15 @@ def test_published_ports(dy: CLI) -> None:
         assert cp.returncode == 1 and cp.stderr == "Error: No public port '81' published for pub1\n"
     finally:
         dy("rm", "-f", "pub1")
+
+
+@pytest.mark.slow
+def test_mkimage_debian(dy: CLI) -> None:
+    """debootstrap minbase (cached per suite and mirror after the first time), imported through the API."""
+    out = dy("mkimage", "debian", "--suite", "bookworm", "dytdebian:bookworm", timeout=1200)
+    assert out.returncode == 0, out.stderr
+    try:
+        assert dy.ok("run", "--rm", "dytdebian:bookworm", "cat", "/etc/debian_version").startswith("12.")
+        assert dy.ok("image", "inspect", "-f", "{{json .Config.Cmd}}", "dytdebian:bookworm") == '["bash"]\n'
+    finally:
+        dy("rmi", "dytdebian:bookworm")
