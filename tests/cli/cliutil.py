@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PYTHON = os.path.join(REPO, ".venv", "bin", "python")
@@ -48,3 +50,73 @@ class CLI:
 
     def ok(self, *args: str, input: str | None = None, timeout: float = 120) -> str:
         return self(*args, input=input, timeout=timeout, check=True).stdout
+
+
+class Peer:
+    """Accepts connections; for each request calls handler(method, target, headers, body, conn)."""
+
+    def __init__(self, path: str, handler) -> None:  # noqa: ANN001
+        self.path = path
+        self.handler = handler
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.connections = 0
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(8)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._conn, args=(conn,), daemon=True).start()
+
+    def _conn(self, conn: socket.socket) -> None:
+        f = conn.makefile("rb")
+        try:
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                method, target, _v = line.decode().split(" ", 2)
+                headers = {}
+                while True:
+                    h = f.readline().decode()
+                    if h in ("\r\n", ""):
+                        break
+                    k, _, v = h.partition(":")
+                    headers[k.strip().lower()] = v.strip()
+                body = b""
+                if "content-length" in headers:
+                    body = f.read(int(headers["content-length"]))
+                elif headers.get("transfer-encoding") == "chunked":
+                    while True:
+                        size = int(f.readline().strip(), 16)
+                        if size == 0:
+                            f.readline()
+                            break
+                        body += f.read(size)
+                        f.readline()
+                self.requests.append((method, target, headers, body))
+                if self.handler(method, target, headers, body, conn, f) == "close":
+                    return
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def ok(conn: socket.socket, body: bytes, ctype: str = "application/json", extra: str = "") -> None:
+    conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body)
+
+
+def chunked(conn: socket.socket, pieces: list[bytes]) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    for p in pieces:
+        conn.sendall(b"%x\r\n%s\r\n" % (len(p), p))
+    conn.sendall(b"0\r\n\r\n")
