@@ -254,8 +254,23 @@ def test_networks(dy: CLI) -> None:
         assert dy.ok("network", "inspect", "-f", "{{.Name}} {{.Driver}}", "dytclinet") == "dytclinet bridge\n"
         out = dy.ok("run", "--rm", "--network", "dytclinet", "--ip", "10.251.7.9", "busybox", "ip", "-4", "-o", "addr")
         assert "10.251.7.9/24" in out
+        dy.ok("run", "-d", "--name", "netc", "busybox", "sleep", "300")
+        try:
+            assert dy.ok("network", "connect", "--ip", "10.251.7.20", "dytclinet", "netc") == ""
+            assert "10.251.7.20/24" in dy.ok("exec", "netc", "ip", "-4", "-o", "addr")
+            nets = dy.ok("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "netc").split()
+            assert "dytclinet" in nets
+            assert dy.ok("network", "disconnect", "dytclinet", "netc") == ""
+            assert "10.251.7.20" not in dy.ok("exec", "netc", "ip", "-4", "-o", "addr")
+        finally:
+            dy("rm", "-f", "netc")
     finally:
         assert dy.ok("network", "rm", net_id[:12]) == net_id[:12] + "\n"
+    cp = dy("network", "rm", "dytclinet")
+    assert cp.returncode == 1 and "Error response from daemon:" in cp.stderr
+    assert dy("network", "rm", "-f", "dytclinet").returncode == 0
+    dy.ok("network", "create", "dytclinet2")
+    assert "dytclinet2" in dy.ok("network", "prune", "-f")
 
 
 def test_usage_errors(dy: CLI) -> None:
