@@ -47,6 +47,8 @@ def parse_mountinfo(text: str) -> list[tuple[str, str, str, str]]:
     """(mountpoint, root, fstype, super options) of every cgroup and cgroup2 mount."""
     out = []
     for line in text.splitlines():
+        if " - cgroup" not in line:
+            continue
         fields = line.split()
         try:
             sep = fields.index("-")
@@ -74,21 +76,18 @@ def parse_proc_cgroup(text: str) -> list[tuple[int, list[str], str]]:
 def build_layout(mountinfo: str, proc_cgroup: str) -> Layout:
     mounts = parse_mountinfo(mountinfo)
     entries = parse_proc_cgroup(proc_cgroup)
+    v1_mounts = [(mp, root, set(opts.split(",")), opts) for mp, root, fstype, opts in mounts if fstype == "cgroup"]
     v1: list[Hierarchy] = []
     seen: set[str] = set()
     for hid, controllers, path in entries:
         if hid == 0 or not controllers:
             continue
-        for mountpoint, root, fstype, opts in mounts:
-            if fstype != "cgroup":
-                continue
-            optset = set(opts.split(","))
-            if all(c in optset for c in controllers) and mountpoint not in seen:
+        for mountpoint, root, optset, opts in v1_mounts:
+            if mountpoint not in seen and all(c in optset for c in controllers):
                 seen.add(mountpoint)
                 v1.append(Hierarchy(controllers, mountpoint, root, path, opts))
                 break
-    real = [h for h in v1 if not all(c.startswith("name=") for c in h.controllers)]
-    if real:
+    if any(not c.startswith("name=") for h in v1 for c in h.controllers):
         return Layout(1, v1)
     for hid, _controllers, path in entries:
         if hid != 0:
