@@ -21,7 +21,14 @@ class V2Manager:
         self.paths = {"": path}
 
     def create(self) -> None:
-        os.makedirs(self.path, exist_ok=True)
+        for attempt in range(5):
+            try:
+                os.makedirs(self.path, exist_ok=True)
+                break
+            except FileNotFoundError:
+                # a concurrent delete pruned a shared parent (e.g. `dockyard`) under us
+                if attempt == 4:
+                    raise
         # enable the available controllers on the way down, from the base to the parent
         try:
             available = fs.read(self.base, "cgroup.controllers").split()
