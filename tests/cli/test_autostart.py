@@ -59,3 +59,30 @@ def test_daemon_subcommand_execs_the_daemon() -> None:
     cp = subprocess.run([*launcher(), "daemon", "--help"], capture_output=True, text=True, timeout=60)
     assert cp.returncode == 0
     assert "--data-root" in cp.stdout and "--exec-root" in cp.stdout
+
+
+def test_tcp_host_and_dockyard_host_env(tmp_path) -> None:  # noqa: ANN001
+    import socket as pysocket
+
+    sys.path.insert(0, os.path.join(REPO, "tests"))
+    from support.daemon import TestDaemon
+
+    with pysocket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    d = TestDaemon(str(tmp_path / "tcp"), args=["-H", f"tcp://127.0.0.1:{port}"])
+    try:
+        d.start()
+        env = dict(os.environ, DOCKYARD_CONFIG=str(tmp_path / "cfg"))
+        env.pop("DOCKYARD_HOST", None)
+        cp = subprocess.run([*launcher(), "-H", f"tcp://127.0.0.1:{port}", "version", "--format", "{{.Server.ApiVersion}}"],
+                            capture_output=True, text=True, env=env, timeout=30)
+        assert (cp.returncode, cp.stdout) == (0, "1.43\n"), cp.stderr
+        env["DOCKYARD_HOST"] = d.host
+        env["DOCKER_HOST"] = "unix:///nonexistent/docker.sock"  # not read
+        cp = subprocess.run([*launcher(), "ps", "-q"], capture_output=True, text=True, env=env, timeout=30)
+        assert cp.returncode == 0 and cp.stderr == ""
+        cp = subprocess.run([*launcher(), "-H", d.host, "-H", d.host, "ps"], capture_output=True, text=True, env=env, timeout=30)
+        assert (cp.returncode, cp.stderr) == (1, "Specify only one -H\n")
+    finally:
+        d.cleanup()

@@ -128,8 +128,11 @@ class Ctx:
         if self._client is None:
             from dockyard.cli.client import Client, resolve_host
 
-            host, explicit = resolve_host(self.hosts)
-            self._client = Client(host, explicit, self.tls)
+            try:
+                host, explicit = resolve_host(self.hosts)
+                self._client = Client(host, explicit, self.tls)
+            except ValueError as e:
+                raise CLIError(str(e)) from None
         return self._client
 
     def config(self) -> dict[str, Any]:
