@@ -178,3 +178,15 @@ def test_kill_all_with_shared_pid_namespace_and_cleanup(rt):
                         read(f"/proc/{p}/stat").rsplit(")", 1)[1].split()[0] == "Z", 5)
     assert cgroup_dirs(cid) == []
     assert subprocess.run(["true"]).returncode == 0
+
+
+def test_concurrent_runs_sharing_a_parent_cgroup(rt):
+    from concurrent.futures import ThreadPoolExecutor
+
+    parent = "dyt-shared-" + secrets.token_hex(3)
+    bundles = [rt.bundle(["true"], mutate=lambda c, i=i: c["linux"].update(cgroupsPath=f"{parent}/c{i}"))
+               for i in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda bc: rt.run(bc[0], bc[1]), bundles))
+    assert [r.returncode for r in results] == [0] * 6, [r.stderr for r in results]
+    assert cgroup_dirs(parent) == []
