@@ -149,11 +149,3 @@ class Ctx:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
-
-
-def stdin_is_tty() -> bool:
-    return os.isatty(0)
-
-
-def stdout_is_tty() -> bool:
-    return os.isatty(1)

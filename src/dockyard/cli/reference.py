@@ -113,8 +113,3 @@ def familiar(ref: str) -> str:
     if digest:
         name += "@" + digest
     return name
-
-
-def is_image_id(ref: str) -> bool:
-    h = ref[7:] if ref.startswith("sha256:") else ref
-    return len(h) == 64 and all(ch in "0123456789abcdef" for ch in h)

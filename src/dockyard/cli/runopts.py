@@ -525,12 +525,6 @@ def parse_network(values: list[str]) -> list[dict[str, Any]]:
     return nets
 
 
-def split_command(text: str) -> list[str]:
-    import shlex
-
-    return shlex.split(text)
-
-
 # ---- the create body ----------------------------------------------------------------------------
 
 def build_create(opts: Options, args: list[str], is_run: bool) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
