@@ -25,7 +25,7 @@ HEADERS = {
     "ID": "CONTAINER ID", "Names": "NAMES", "Image": "IMAGE", "Command": "COMMAND",
     "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE",
     "Status": "STATUS", "Size": "SIZE", "Labels": "LABELS", "Mounts": "MOUNTS",
-    "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS",
+    "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS", "Platform": "PLATFORM",
 }
 
 
@@ -168,7 +168,14 @@ class ContainerRow:
         nets = ((self.c.get("NetworkSettings") or {}).get("Networks")) or {}
         return ",".join(nets)
 
-    def to_json(self) -> dict[str, str]:
+    def Platform(self) -> str | None:  # noqa: N802
+        desc = self.c.get("ImageManifestDescriptor") or {}
+        p = desc.get("platform") or desc.get("Platform")
+        if not p:
+            return None
+        return "/".join(x for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x)
+
+    def to_json(self) -> dict[str, str | None]:
         return {name: getattr(self, name)() for name in sorted(HEADERS)}
 
 
