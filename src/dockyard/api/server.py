@@ -45,6 +45,7 @@ async def _middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     except NotModified:
         return web.Response(status=304)
     except DockyardError as e:
+        log.debug("%s %s -> %s %s", request.method, request.path_qs, e.status, e.message)
         return json_response({"message": e.message}, e.status)
     except web.HTTPRequestEntityTooLarge as e:
         return json_response({"message": e.text or "request body too large"}, 413)
@@ -61,6 +62,8 @@ async def _middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     except Exception as e:  # noqa: BLE001 - a bug: report it like dockerd does, as a 500
         log.exception("%s %s failed", request.method, request.path)
         return json_response({"message": str(e) or e.__class__.__name__}, 500)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s %s -> %s", request.method, request.path_qs, resp.status)
     resp.headers.setdefault("Api-Version", API_VERSION)
     resp.headers.setdefault("Docker-Experimental", "false")
     resp.headers.setdefault("Ostype", "linux")

@@ -134,7 +134,12 @@ class Networking:
         from dockyard.network.config import from_container
 
         cfg = from_container(c)
-        cfg.endpoints = dict((networking_config or {}).get("EndpointsConfig") or {})
+        eps = dict((networking_config or {}).get("EndpointsConfig") or {})
+        if "default" in eps:
+            # the Docker CLI keys the endpoint by the network mode it sent: "default" is the bridge
+            eps.setdefault("bridge", eps.pop("default") or {})
+            eps.pop("default", None)
+        cfg.endpoints = eps
         await self.service.register(cfg)
 
     async def close(self) -> None:
