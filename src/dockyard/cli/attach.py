@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 EOF = "eof"
 DETACHED = "detached"
+LINGER = 1.0  # seconds of quiet output tolerated after the container exited
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -110,23 +111,40 @@ class Streamer:
         else:
             self.demux.feed(data)
 
-    def run(self, wake_fd: int | None = None, on_wake: Callable[[bytes], None] | None = None) -> str:
+    def run(self, wake_fd: int | None = None, on_wake: Callable[[bytes], None] | None = None,
+            exit_fd: int | None = None) -> str:
+        """Copy until the output ends or the user detaches.
+
+        `exit_fd` (the pending wait request's socket) becoming readable means the container has
+        exited: the output is then drained for up to LINGER seconds of quiet, so a daemon that
+        keeps the attach stream open after the exit cannot hang the CLI.
+        """
+        import time
+
         conn = self.conn
         if conn.buf:
             data, conn.buf = conn.buf, b""
             self._output(data)
         sock_fd = conn.fileno()
         stdin_open = self.attach_stdin
+        deadline: float | None = None
         while True:
             rlist = [sock_fd]
             if stdin_open:
                 rlist.append(self.in_fd)
             if wake_fd is not None:
                 rlist.append(wake_fd)
+            if exit_fd is not None and deadline is None:
+                rlist.append(exit_fd)
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                ready, _w, _x = select.select(rlist, [], [])
+                ready, _w, _x = select.select(rlist, [], [], timeout)
             except InterruptedError:
                 continue
+            if not ready and deadline is not None:
+                return EOF
+            if exit_fd is not None and exit_fd in ready:
+                deadline = time.monotonic() + LINGER
             if wake_fd is not None and wake_fd in ready:
                 try:
                     woke = os.read(wake_fd, 512)
@@ -142,6 +160,8 @@ class Streamer:
                 if not data:
                     return EOF
                 self._output(data)
+                if deadline is not None:
+                    deadline = time.monotonic() + LINGER
             if stdin_open and self.in_fd in ready:
                 try:
                     data = os.read(self.in_fd, 32768)

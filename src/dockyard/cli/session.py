@@ -57,10 +57,25 @@ class Wait:
         code = int(doc.get("StatusCode", 0)) if isinstance(doc, dict) else 0
         return code, (err.get("Message") or "") if isinstance(err, dict) else ""
 
+    def fileno(self) -> int | None:
+        """The wait connection's fd: readable once the answer (the exit status) arrives."""
+        if self.resp is None:
+            return None
+        if self.resp.conn.buf:  # the answer came with the headers already
+            r, w = os.pipe()
+            os.write(w, b"x")
+            os.close(w)
+            self._ready_pipe = r
+            return r
+        return self.resp.conn.fileno()
+
     def close(self) -> None:
         if self.resp is not None:
             self.resp.conn.close()
             self.resp = None
+        if getattr(self, "_ready_pipe", None) is not None:
+            os.close(self._ready_pipe)
+            self._ready_pipe = None
 
 
 def resize(client: Client, path: str, retries: int = 0) -> None:
@@ -148,7 +163,7 @@ class Session:
                 except APIError:
                     pass
 
-    def run(self, after_setup: Callable[[], None] | None = None) -> str:
+    def run(self, after_setup: Callable[[], None] | None = None, exit_fd: int | None = None) -> str:
         streamer = Streamer(self.conn, self.tty, self.stdin, self.detach_keys)
         raw = RawMode(0, enabled=self.tty and self.stdin)
         self._install_signals()
@@ -158,7 +173,7 @@ class Session:
                     after_setup()
                 if self.conn.closed:  # the start failed: nothing to stream
                     return "eof"
-                result = streamer.run(self._rfd if self._rfd >= 0 else None, self._on_wake)
+                result = streamer.run(self._rfd if self._rfd >= 0 else None, self._on_wake, exit_fd)
         finally:
             self._restore_signals()
             self.conn.close()

@@ -113,7 +113,7 @@ def attach(ctx: Ctx, opts: Options, args: list[str]) -> int:
                 resize(client, path, retries=3)
 
         try:
-            result = session.run(after_setup=after)
+            result = session.run(after_setup=after, exit_fd=waiter.fileno())
         except OSError:
             result = "eof"
         if result == DETACHED:

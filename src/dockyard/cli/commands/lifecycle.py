@@ -81,7 +81,7 @@ def _start_attached(ctx: Ctx, opts: Options, name: str) -> int:
 
     try:
         try:
-            result = session.run(after_setup=do_start)
+            result = session.run(after_setup=do_start, exit_fd=waiter.fileno())
         except OSError:
             result = "eof"
         if failures:

@@ -195,7 +195,7 @@ def run(ctx: Ctx, opts: Options, args: list[str]) -> int:
 
     try:
         try:
-            result = session.run(after_setup=start)
+            result = session.run(after_setup=start, exit_fd=waiter.fileno())
         except OSError:
             result = "eof"
         if started:
