@@ -142,6 +142,7 @@ class Container:
         self.removed = asyncio.Event()
         self.next_exit: asyncio.Future[int] | None = None
         self.shim: Any = None  # the live ShimConnection (daemon/shim.py) while running
+        self.released = True  # nothing of a run is held (no runtime state, mounts, network)
         self.attach_waiters: list[Any] = []  # attach sessions waiting for the next start
 
     # --- identity -----------------------------------------------------------------------------
@@ -198,6 +199,7 @@ class Container:
         c.driver = cfg.get("Driver", "overlay2")
         if c.state.running:
             c.exited.clear()
+            c.released = False
         return c
 
     # --- views ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import signal as _signal
+import time
 from typing import TYPE_CHECKING, Any
 
 from dockyard.daemon import mounts, networking, oci_spec, shim, signals, timeutil, userdb
@@ -197,6 +198,7 @@ async def _run(d: Daemon, c: Container) -> None:
     rt = RuntimeClient(runtime, d.runtime_root)
     bdir = bundle_dir(d, c.id)
     undo: list[Any] = []
+    marks: list[tuple[str, float]] = [("begin", time.perf_counter())]
 
     async def rollback() -> None:
         for fn in reversed(undo):
@@ -212,6 +214,7 @@ async def _run(d: Daemon, c: Container) -> None:
         await asyncio.to_thread(shutil.rmtree, bdir, True)
         await asyncio.to_thread(os.makedirs, bdir, 0o711, True)
 
+        marks.append(("prepare", time.perf_counter()))
         rootfs = await asyncio.to_thread(d.layers.mount, c.id)
         undo.append(lambda: asyncio.to_thread(d.layers.unmount, c.id))
 
@@ -225,6 +228,7 @@ async def _run(d: Daemon, c: Container) -> None:
             elif mp["Type"] == "bind":
                 await asyncio.to_thread(mounts.ensure_bind_source, mp)
 
+        marks.append(("mounts", time.perf_counter()))
         sandbox = await d.networking.prepare(c)
         undo.append(lambda: d.networking.release(c))
         paths = await asyncio.to_thread(networking.write_files, d.store.dir(c.id), c.hostname, sandbox)
@@ -232,6 +236,7 @@ async def _run(d: Daemon, c: Container) -> None:
         if sandbox.settings:
             c.network_settings.update(sandbox.settings)
 
+        marks.append(("network", time.perf_counter()))
         user = await asyncio.to_thread(userdb.lookup, rootfs, c.config.get("User") or "",
                                        c.host_config.get("GroupAdd") or [])  # fmt: skip
         ns_paths = _namespace_paths(d, c)
@@ -258,6 +263,7 @@ async def _run(d: Daemon, c: Container) -> None:
         if c.host_config.get("Init") and not cfg.init_path:
             raise SystemError_("docker-init binary not found: install tini (tini-static) or set --init-path")
         spec = await asyncio.to_thread(oci_spec.build_spec, spec_in)
+        marks.append(("spec", time.perf_counter()))
         if cfg.no_new_privileges:
             spec["process"]["noNewPrivileges"] = True
         await asyncio.to_thread(atomic_write, os.path.join(bdir, "config.json"), json.dumps(spec))
@@ -277,6 +283,7 @@ async def _run(d: Daemon, c: Container) -> None:
         except shim.ShimError as e:
             raise start_error(e.message) from None
         undo.append(lambda: rt.delete(c.id, force=True))
+        marks.append(("create", time.perf_counter()))
         conn = await shim.ShimConnection.connect(bdir)
         undo.append(lambda: _aclose(conn))
         # attach sessions that were waiting for this start see everything from the first byte
@@ -287,14 +294,17 @@ async def _run(d: Daemon, c: Container) -> None:
             except Exception as e:  # noqa: BLE001 - a client that went away
                 log.debug("attach waiter of %s: %s", c.short_id, e)
         started_at = timeutil.now()
+        marks.append(("attach", time.perf_counter()))
         try:
             await rt.start(c.id)
         except RuntimeError_ as e:
             raise start_error(e.message) from None
+        marks.append(("start", time.perf_counter()))
     except BaseException:
         await rollback()
         raise
     c.runtime = runtime.name
+    c.released = False
     c.state.running = True
     c.state.paused = False
     c.state.restarting = False
@@ -310,6 +320,9 @@ async def _run(d: Daemon, c: Container) -> None:
         c.next_exit = asyncio.get_running_loop().create_future()
     await d.store.save(c)
     d.monitor.watch(c, conn)
+    if log.isEnabledFor(logging.DEBUG):
+        steps = " ".join(f"{n} {1000 * (t - marks[i][1]):.1f}" for i, (n, t) in enumerate(marks[1:]))
+        log.debug("start %s (ms): %s", c.short_id, steps)
 
 
 async def _aclose(conn: shim.ShimConnection) -> None:

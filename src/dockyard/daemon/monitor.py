@@ -85,17 +85,24 @@ class Monitor:
         elif c.host_config.get("AutoRemove"):
             asyncio.get_running_loop().create_task(self._auto_remove(c))
 
-    async def release_run(self, c: Container) -> None:
-        """Give back what a run held. Idempotent; used by the exit path and by reconcile."""
+    async def release_run(self, c: Container, force: bool = False) -> None:
+        """Give back what a run held: runtime state and cgroup, network, volume mounts, the rootfs
+        mount, the bundle dir. Idempotent (a second call does nothing unless `force`); used by the
+        exit path, by rm and by reconcile."""
+        if c.released and not force:
+            return
         d = self.d
         from dockyard.daemon.lifecycle import bundle_dir
 
-        try:
-            rt = RuntimeClient(d.config.runtime(c.runtime or None), d.runtime_root)
-            await rt.delete(c.id, force=True)
-        except Exception as e:  # noqa: BLE001 - keep releasing the rest
-            log.warning("runtime delete %s: %s", c.short_id, e)
-        await d.networking.release(c)
+        async def runtime_delete() -> None:
+            try:
+                rt = RuntimeClient(d.config.runtime(c.runtime or None), d.runtime_root)
+                await rt.delete(c.id, force=True)
+            except Exception as e:  # noqa: BLE001 - keep releasing the rest
+                log.warning("runtime delete %s: %s", c.short_id, e)
+
+        # the process is gone: its runtime state and its network go in parallel
+        await asyncio.gather(runtime_delete(), d.networking.release(c))
         for mp in c.mount_points:
             if mp["Type"] == "volume" and mp.get("Name"):
                 try:
@@ -108,6 +115,7 @@ class Monitor:
         except Exception as e:  # noqa: BLE001
             log.warning("unmount %s: %s", c.short_id, e)
         await asyncio.to_thread(shutil.rmtree, bundle_dir(d, c.id), True)
+        c.released = True
 
     def should_restart(self, c: Container, code: int) -> bool:
         if c.manually_stopped or self.d.shutting_down or c.state.removing:
