@@ -365,6 +365,7 @@ def test_exec_detached_update_and_log_options(dy: CLI) -> None:
             time.sleep(0.1)
         assert dy.ok("exec", "-e", "V=x", "-w", "/tmp", "misc1", "sh", "-c", "echo $V $(pwd)") == "x /tmp\n"
         assert dy.ok("logs", "--tail", "1", "misc1") == "l3\n"
+        assert dy.ok("exec", "-i", "misc1", "sh", "-c", "cat; echo done", input="fed\n") == "fed\ndone\n"
         assert dy.ok("logs", "--until", "1s", "misc1") in ("", "l1\nl2\nl3\n")
         assert dy.ok("update", "--memory", "64m", "--memory-swap", "128m", "--pids-limit", "50", "misc1") == "misc1\n"
         assert dy.ok("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}", "misc1") == f"{64 * 1024 * 1024} 50\n"
@@ -400,3 +401,17 @@ def test_mkimage_debian(dy: CLI) -> None:
         assert dy.ok("image", "inspect", "-f", "{{json .Config.Cmd}}", "dytdebian:bookworm") == '["bash"]\n'
     finally:
         dy("rmi", "dytdebian:bookworm")
+
+
+def test_logs_follow_until_exit_and_rm_volumes(dy: CLI) -> None:
+    dy.ok("run", "-d", "--name", "follow1", "-v", "/anon", "busybox", "sh", "-c",
+          "for i in 1 2 3; do echo f$i; sleep 0.3; done; echo err >&2")
+    try:
+        cp = dy("logs", "-f", "follow1", timeout=30)
+        assert (cp.returncode, cp.stdout, cp.stderr) == (0, "f1\nf2\nf3\n", "err\n")
+        vol = dy.ok("inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", "follow1").strip()
+        assert vol and vol in dy.ok("volume", "ls", "-q").split()
+        assert dy.ok("rm", "-v", "follow1") == "follow1\n"
+        assert vol not in dy.ok("volume", "ls", "-q").split()
+    finally:
+        dy("rm", "-f", "-v", "follow1")
