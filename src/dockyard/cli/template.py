@@ -95,10 +95,24 @@ def truth(v: Any) -> bool:
 
 # ---- functions ----------------------------------------------------------------------------
 
+def _go_maps_sorted(v: Any) -> Any:
+    """Go's encoding/json sorts the keys of maps but keeps struct fields in order. The daemon's
+    JSON has no types, so a dict whose keys are all CapitalizedNames is taken for a struct
+    (Docker's field names) and anything else (labels, networks, ports...) for a map."""
+    if isinstance(v, dict):
+        items = [(k, _go_maps_sorted(x)) for k, x in v.items()]
+        if not all(isinstance(k, str) and k[:1].isascii() and k[:1].isupper() for k in v):
+            items.sort(key=lambda kv: str(kv[0]))
+        return dict(items)
+    if isinstance(v, list | tuple):
+        return [_go_maps_sorted(x) for x in v]
+    return v
+
+
 def _json(v: Any) -> str:
     if v is MISSING:
         v = None
-    return dumps(v)
+    return dumps(_go_maps_sorted(v))
 
 
 def _index(v: Any, *keys: Any) -> Any:
