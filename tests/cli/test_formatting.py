@@ -93,6 +93,8 @@ def test_container_row_fields() -> None:
                    "aaaaaaaaaaaa   demo      Exited (0) 5 seconds ago\n")
     doc = loads(render_list("{{json .}}", [row]))
     assert doc["Names"] == "demo" and doc["State"] == "exited" and list(doc) == sorted(doc)
+    c["Ports"] = [{"PrivatePort": 80, "PublicPort": 8080, "Type": "tcp", "IP": "0.0.0.0"}]
+    assert '"Ports":"0.0.0.0:8080-\\u003e80/tcp"' in render_list("json", [row])  # Go's json.Marshal escapes
 
 
 def test_image_rows_tags_digests_dangling() -> None:

@@ -60,6 +60,11 @@ def _str(s: str) -> str:
     return out
 
 
+def escape_html(text: str) -> str:
+    """What Go's json.Marshal does to <, > and & (HTML-safe escapes) in encoded JSON text."""
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def _num(v: float) -> str:
     if v != v or v in (float("inf"), float("-inf")):
         raise JSONError(f"json: unsupported value: {v}")

@@ -112,6 +112,12 @@ def _go_maps_sorted(v: Any) -> Any:
 def _json(v: Any) -> str:
     if v is MISSING:
         v = None
+    if hasattr(v, "to_json"):
+        # Docker's list rows implement MarshalJSON with json.Marshal, which escapes <, >, & even
+        # though the template's json function does not
+        from dockyard.cli.jsonfast import escape_html
+
+        return escape_html(dumps(v.to_json()))
     return dumps(_go_maps_sorted(v))
 
 

@@ -162,7 +162,7 @@ def info(ctx: Ctx, opts: Options, args: list[str]) -> int:
     out.append(f" Swarm: {swarm}")
     runtimes = s.get("Runtimes") or {}
     if runtimes:
-        out.append(f" Runtimes: {' '.join(sorted(runtimes))}")
+        out.append(f" Runtimes: {' '.join(runtimes)}")
     out.append(f" Default Runtime: {s.get('DefaultRuntime', '')}")
     out.append(f" Init Binary: {s.get('InitBinary', '')}")
     for key, label in (("ContainerdCommit", "containerd version"), ("RuncCommit", "runc version"),
@@ -189,6 +189,9 @@ def info(ctx: Ctx, opts: Options, args: list[str]) -> int:
             f" ID: {s.get('ID', '')}",
             f" Docker Root Dir: {s.get('DockerRootDir', '')}",
             f" Debug Mode: {_yesno(s.get('Debug'))}"]
+    if s.get("Debug"):
+        out += [f"  File Descriptors: {s.get('NFd', 0)}", f"  Goroutines: {s.get('NGoroutines', 0)}",
+                f"  System Time: {s.get('SystemTime', '')}", f"  EventsListeners: {s.get('NEventsListener', 0)}"]
     if s.get("HttpProxy"):
         out.append(f" HTTP Proxy: {s['HttpProxy']}")
     if s.get("HttpsProxy"):
