@@ -247,6 +247,19 @@ def test_random_port_reported_by_port_command_and_udp(dc: Any, daemon: TestDaemo
     assert udp_ask(outside.host_ip, udp_port, b"far", ns=outside.ns) == b"echo:far"
 
 
+def test_none_host_and_container_modes(dc: Any):
+    out = dc.containers.run("busybox", ["ip", "-o", "link"], network_mode="none", remove=True).decode()
+    assert [ln.split(":")[1].strip() for ln in out.splitlines()] == ["lo"]
+    out = dc.containers.run("busybox", ["ip", "-o", "link"], network_mode="host", remove=True).decode()
+    default_dev = subprocess.run(["ip", "route", "show", "default"], capture_output=True, text=True).stdout.split()
+    if "dev" in default_dev:  # the host's own uplink is visible inside
+        assert f" {default_dev[default_dev.index('dev') + 1]}:" in out
+    web = _httpd(dc, "owner")
+    out = dc.containers.run("busybox", ["sh", "-c", FETCH.format(url="http://127.0.0.1/hostname")],
+                            network_mode=f"container:{web.id}", remove=True).decode()  # fmt: skip
+    assert out.strip() == _hostname_of(web)
+
+
 def _our_state(d: TestDaemon) -> dict[str, Any]:
     bridges = [b for b in links.bridges() if b.startswith(d.prefix)]
     veths = [p for b in bridges for p in links.ports_of(b)]

@@ -303,8 +303,11 @@ def test_network_create_inspect_list_remove_prune(net: Harness):
     assert not links.link_exists(bridge)
     with pytest.raises(NotFound, match="network dytcrud not found"):
         svc.inspect_network("dytcrud")
-    net.run(svc.create_network({"Name": "dytgone"}))
+    named = f"dyt{net.tag}named"
+    net.run(svc.create_network({"Name": "dytgone", "Options": {"com.docker.network.bridge.name": named}}))
+    assert links.link_exists(named)
     net.run(svc.remove_network("dytgone"))
+    assert not links.link_exists(named)
     with pytest.raises(NotFound):
         net.run(svc.remove_network("dytgone"))
 
@@ -360,6 +363,7 @@ def test_reconcile_after_a_crash(tmp_path, upstream, outside: OutsideHost):
         assert set(pool.leases) == {sa.settings["Networks"]["dytcrash"]["IPAddress"]}
         assert h2.svc.settings(dead)["Networks"]["dytcrash"]["IPAddress"] == ""
         assert http_get(f"http://{outside.host_ip}:{port}/", ns=outside.ns) == HELLO  # rules rewritten
+        assert dns_query(sa.netns_path, "alive") == [sa.settings["Networks"]["dytcrash"]["IPAddress"]]  # DNS again
         # the port is held again: nobody else can take it
         with pytest.raises(PortInUse):
             h2.container("thief", network_mode="dytcrash", port_bindings={"80/tcp": [{"HostPort": str(port)}]})
