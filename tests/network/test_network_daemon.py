@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -337,3 +338,35 @@ def test_networks_api_shapes_and_errors(daemon: TestDaemon):
     assert (st, r) == (404, {"message": "No such container: nosuch"})
     st, r = daemon.api("POST", "/networks/prune", None)
     assert st == 200 and r["NetworksDeleted"] == ["dytapi"]
+
+
+def test_docker_cli_network_commands(daemon: TestDaemon, dc: Any):
+    """The Docker CLI (a third-party client) drives networks through our API."""
+    if not shutil.which("docker"):
+        pytest.skip("no docker CLI")
+
+    def docker(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["docker", "-H", daemon.host, *args], capture_output=True, text=True, timeout=60)
+
+    subnet = unused_net10().replace(".0.0/16", ".5.0/24")
+    base = subnet.rsplit(".", 2)[0]
+    r = docker("network", "create", "--subnet", subnet, "--gateway", f"{base}.5.254", "--ip-range", f"{base}.5.128/25",
+               "--label", "a=b", "dytcli")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    ls = docker("network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}").stdout.split("\n")
+    assert "dytcli bridge local" in ls and "none null local" in ls
+    ipam = json.loads(docker("network", "inspect", "dytcli", "--format", "{{json .IPAM.Config}}").stdout)
+    assert ipam == [{"Subnet": subnet, "IPRange": f"{base}.5.128/25", "Gateway": f"{base}.5.254"}]
+    port = free_port()
+    r = docker("run", "-d", "--name", "clisvc", "--network", "dytcli", "--ip", f"{base}.5.7", "--network-alias", "svc",
+               "-p", f"{port}:80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert docker("port", "clisvc").stdout.strip() == f"80/tcp -> 0.0.0.0:{port}"
+    out = docker("run", "--rm", "--network", "dytcli", "busybox", "nslookup", "svc", "127.0.0.11").stdout
+    assert f"Address: {base}.5.7" in out
+    r = docker("network", "rm", "bridge")
+    assert r.returncode == 1 and "bridge is a pre-defined network and cannot be removed" in r.stderr
+    r = docker("network", "rm", "dytcli")
+    assert r.returncode == 1 and "has active endpoints" in r.stderr
+    assert docker("rm", "-f", "clisvc").returncode == 0
+    assert "dytcli" in docker("network", "prune", "-f").stdout
