@@ -24,6 +24,7 @@ from network.helpers import (
     free_port,
     http_get,
     udp_ask,
+    unused_net10,
 )
 
 HELLO = "hello from dockyard\n"
@@ -406,3 +407,38 @@ def test_setup_is_fast_enough_to_measure(net: Harness):
     a, _ = net.container("quick")
     net.run(net.svc.teardown(a))
     assert time.perf_counter() - t < 10
+
+
+def test_default_bridge_follows_changed_daemon_options(tmp_path, upstream):
+    """--bip/--icc changed between two runs: the default network keeps its id, so stopped
+    containers stay attached, and gets the new subnet and rules."""
+    import secrets
+
+    from dockyard.network.config import ContainerNetConfig
+
+    tag = secrets.token_hex(2)
+    h1 = Harness(str(tmp_path / "d"), tag, upstream)
+    try:
+        h1.start()
+        first = h1.svc.find_network("bridge")
+        cid = secrets.token_hex(32)
+        h1.run(h1.svc.register(ContainerNetConfig(id=cid, name="sleeper")))
+        h1.run(h1.svc.close())
+        base = unused_net10().replace(".0.0/16", ".9.1/24")
+        h2 = Harness(str(tmp_path / "d"), tag, upstream, bip=base, icc=False)
+        try:
+            h2.start()
+            second = h2.svc.find_network("bridge")
+            assert second.id == first.id and not second.icc
+            assert second.ipam_config[0]["Subnet"] == base.replace(".9.1/24", ".9.0/24")
+            sb = h2.run(h2.svc.setup(cid))
+            assert sb.settings["IPAddress"] == base.replace(".9.1/24", ".9.2")
+            table = subprocess.run(["nft", "list", "table", "ip", h2.options["nft-table"]], capture_output=True, text=True).stdout
+            assert f'iifname "{h2.options["bridge-name"]}" oifname "{h2.options["bridge-name"]}" drop' in table
+        finally:
+            h2.close()
+    finally:
+        if h1.thread.is_alive():
+            h1.loop.call_soon_threadsafe(h1.loop.stop)
+            h1.thread.join(5)
+        cleanup.purge(h1.data_root, h1.exec_root, h1.options)

@@ -324,15 +324,27 @@ class NetworkService:
         if o.bip:
             iface = ipaddress.ip_interface(o.bip)
             want_subnet, want_gw = iface.network, iface.ip  # type: ignore[assignment]
+        options = {
+            "com.docker.network.bridge.default_bridge": "true",
+            "com.docker.network.bridge.enable_icc": "true" if o.icc else "false",
+            "com.docker.network.bridge.enable_ip_masquerade": "true" if o.ip_masq else "false",
+            "com.docker.network.bridge.host_binding_ipv4": o.default_bind_ip,
+            "com.docker.network.bridge.name": o.bridge_name,
+            "com.docker.network.driver.mtu": str(o.mtu),
+        }
+        keep_id = new_id()
         if current is not None:
+            keep_id = current.id  # stopped containers stay attached to "bridge" across changes
             cfg = current.ipam_config[0] if current.ipam_config else {}
             same = current.bridge == o.bridge_name and (
                 want_subnet is None or (cfg.get("Subnet") == str(want_subnet) and cfg.get("Gateway") == str(want_gw))
             ) and (cfg.get("IPRange") or "") == (o.fixed_cidr or "")
-            if same:
-                return
-            if self._active_endpoints(current.id):
-                log.warning("default bridge settings changed but containers use it; keeping the old ones")
+            if same or self._active_endpoints(current.id):
+                if not same:
+                    log.warning("default bridge address settings changed but containers use it; keeping the old ones")
+                if current.options != options:  # icc, masquerade, mtu, binding address: rules only
+                    current.options = options
+                    self.store.save_network(current)
                 return
             self._drop_network(current)
         if want_subnet is None:
@@ -342,7 +354,7 @@ class NetworkService:
         if o.fixed_cidr:
             cfg["IPRange"] = o.fixed_cidr
         rec = NetworkRecord(
-            id=new_id(),
+            id=keep_id,
             name="bridge",
             driver="bridge",
             created=_now(),
@@ -350,14 +362,7 @@ class NetworkService:
             bridge=o.bridge_name,
             predefined=True,
             default_bridge=True,
-            options={
-                "com.docker.network.bridge.default_bridge": "true",
-                "com.docker.network.bridge.enable_icc": "true" if o.icc else "false",
-                "com.docker.network.bridge.enable_ip_masquerade": "true" if o.ip_masq else "false",
-                "com.docker.network.bridge.host_binding_ipv4": o.default_bind_ip,
-                "com.docker.network.bridge.name": o.bridge_name,
-                "com.docker.network.driver.mtu": str(o.mtu),
-            },
+            options=options,
         )
         self.pools[rec.id] = self._pool_from_config(rec)
         self.pools[rec.id].save()
