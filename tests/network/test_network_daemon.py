@@ -64,6 +64,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream) -> 
     try:
         d.start()
         yield d
+        blocked = d.loop_violations()
+        assert not blocked, "the daemon blocked its event loop:\n" + blocked[:3000]
     finally:
         d.cleanup()
 
