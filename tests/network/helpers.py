@@ -304,3 +304,43 @@ class OutsideHost:
     def close(self) -> None:
         links.delete_link(self.veth)
         netns.remove(self.ns)
+
+
+def dns_query_tcp(ns: str, name: str, server: str = "127.0.0.11", timeout: float = 3) -> list[str]:
+    """The same A query over TCP (length-prefixed), from inside namespace `ns`."""
+    from dockyard.network import dns
+
+    q = struct.pack("!HHHHHH", random.randint(0, 65535), 0x0100, 1, 0, 0, 0) + dns.encode_name(name) + struct.pack("!HH", 1, 1)
+    result: list[Any] = []
+
+    def in_ns() -> None:
+        try:
+            with netns.entered(ns):
+                s = socket.socket()
+            with s:
+                s.settimeout(timeout)
+                s.connect((server, 53))
+                s.sendall(struct.pack("!H", len(q)) + q)
+                buf = b""
+                while len(buf) < 2 or len(buf) < 2 + struct.unpack("!H", buf[:2])[0]:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    buf += chunk
+                result.append(buf[2:])
+        except Exception as e:  # noqa: BLE001
+            result.append(e)
+
+    t = threading.Thread(target=in_ns)
+    t.start()
+    t.join(timeout + 2)
+    if isinstance(result[0], Exception):
+        raise result[0]
+    reply = result[0]
+    out, pos = [], len(q)
+    for _ in range(struct.unpack("!H", reply[6:8])[0]):
+        rtype, _cls, _ttl, rdlen = struct.unpack("!HHIH", reply[pos + 2 : pos + 12])
+        if rtype == 1:
+            out.append(socket.inet_ntoa(reply[pos + 12 : pos + 12 + rdlen]))
+        pos += 12 + rdlen
+    return out

@@ -21,6 +21,7 @@ from network.helpers import (
     Harness,
     OutsideHost,
     dns_query,
+    dns_query_tcp,
     free_port,
     http_get,
     udp_ask,
@@ -171,6 +172,7 @@ def test_user_network_dns_by_name_alias_short_id_and_forwarding(net: Harness, up
     assert dns_query(kb, a[:12]) == [ip_a]
     assert dns_query(kb, "alpha.dytapp") == [ip_a]
     assert dns_query(kb, "db", qtype=28) == []  # AAAA: NOERROR, nothing
+    assert dns_query_tcp(kb, "alpha") == [ip_a]  # DNS over TCP too
     # names that are not ours go to the upstream resolver
     assert dns_query(kb, "example.test") == [FAKE_UPSTREAM_ANSWER]
     assert "example.test" in upstream.queries
