@@ -24,10 +24,14 @@ from dockyard.daemon import (
 )
 from dockyard.daemon.container import Container
 from dockyard.daemon.events import validate_filters
-from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.errors import Conflict, DockyardError, InvalidParameter
 
 if TYPE_CHECKING:
     from dockyard.daemon.daemon import Daemon
+
+
+class NotImplementedByDriver(DockyardError):
+    status = 501  # what dockerd answers when the log driver cannot be read
 
 
 class ContainerBackend:
@@ -94,7 +98,7 @@ class ContainerBackend:
     # --- logs and attach ----------------------------------------------------------------------------
     def logs(self, c: Container, o: logs.LogOptions) -> AsyncIterator[logs.Entry]:
         if c.host_config.get("LogConfig", {}).get("Type") == "none" or not c.log_path:
-            raise NotFound('configured logging driver does not support reading')
+            raise NotImplementedByDriver("configured logging driver does not support reading")
         return logs.stream(c.log_path, o, lambda: c.state.running)
 
     async def attach(self, c: Container, hijack: Any, *, stdin: bool, stdout: bool, stderr: bool,
