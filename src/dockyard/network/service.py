@@ -1181,9 +1181,10 @@ class NetworkService:
         rec = self.containers.get(cid)
         if rec is None or rec.sandbox is None:
             return []
-        mine = [nid for nid in rec.sandbox.endpoints if nid in self.networks and self.networks[nid].user_defined]
+        # copies: worker threads may be adding an endpoint while the loop answers a query
+        mine = [nid for nid in list(rec.sandbox.endpoints) if nid in self.networks and self.networks[nid].user_defined]
         out = []
-        for other in self.containers.values():
+        for other in list(self.containers.values()):
             sb = other.sandbox
             if sb is None:
                 continue
