@@ -54,11 +54,12 @@ def test_tcp_tls_verify(tmp_path, monkeypatch) -> None:  # noqa: ANN001
         assert client.ping() and client.version()["ApiVersion"] == "1.43"
         client.close()
         ctx = ssl.create_default_context(cafile=certs["ca"])
-        with socket.create_connection(("127.0.0.1", port)) as raw, pytest.raises((ssl.SSLError, ConnectionError, OSError)):
-            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
-                s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
-                if not s.recv(100):
-                    raise ConnectionError("closed")
+        with (socket.create_connection(("127.0.0.1", port)) as raw,
+              pytest.raises((ssl.SSLError, ConnectionError, OSError)),
+              ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s):  # no client certificate: refused
+            s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            if not s.recv(100):
+                raise ConnectionError("closed")
     finally:
         d.cleanup()
 
