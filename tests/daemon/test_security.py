@@ -125,5 +125,8 @@ def test_resources_in_cgroups(daemon: TestDaemon) -> None:
 
 
 def test_oom_killed(daemon: TestDaemon) -> None:
-    code, out, cid = run(daemon, "x=a; while true; do x=$x$x; done", HostConfig={"Memory": 8 << 20, "MemorySwap": 8 << 20})
-    assert code == 137
+    cid, code, _ = daemon.run(["sh", "-c", "x=a; while true; do x=$x$x; done"],
+                              HostConfig={"Memory": 8 << 20, "MemorySwap": 8 << 20})
+    st, c = daemon.api("GET", f"/containers/{cid}/json")
+    daemon.api("DELETE", f"/containers/{cid}")
+    assert code == 137 and c["State"]["OOMKilled"] is True
