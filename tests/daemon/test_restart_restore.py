@@ -191,3 +191,21 @@ def test_long_line_split(daemon: TestDaemon, tty: bool) -> None:
     assert len(entries) == 3 and len(entries[0]) == 16384 and not entries[0].endswith("\n")
     assert "".join(entries).rstrip("\r\n") == "a" * 40000
     daemon.api("DELETE", f"/containers/{cid}")
+
+
+def test_supervisor_killed(daemon: TestDaemon) -> None:
+    """If a container's shim dies, the container is recorded as exited (255) and what is left of
+    it is killed and released: nothing runs unsupervised."""
+    cid = make(daemon, ["sleep", "60"])
+    start(daemon, cid)
+    pid = inspect(daemon, cid)["State"]["Pid"]
+    with open(os.path.join(daemon.exec_root, "containers", cid, "shim.pid")) as f:
+        shim_pid = int(f.read())
+    os.kill(shim_pid, 9)
+    assert wait_for(lambda: not inspect(daemon, cid)["State"]["Running"])
+    c = inspect(daemon, cid)
+    assert c["State"]["ExitCode"] == 255
+    assert wait_for(lambda: not os.path.exists(f"/proc/{pid}"))
+    assert not os.path.exists(os.path.join(daemon.exec_root, "containers", cid))
+    assert not os.path.exists(os.path.join(daemon.exec_root, "runtime", cid))
+    daemon.api("DELETE", f"/containers/{cid}")
