@@ -170,3 +170,12 @@ def test_seccomp_profile_kernel_and_caps() -> None:
     assert d["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
     names = [r["names"] for r in d["syscalls"]]
     assert ["arch_prctl", "modify_ldt"] in names
+
+
+def test_user_namespace_mappings() -> None:
+    maps = ([{"containerID": 0, "hostID": 100000, "size": 65536}], [{"containerID": 0, "hostID": 100000, "size": 65536}])
+    s = spec(id_mappings=maps)
+    assert {"type": "user"} in s["linux"]["namespaces"]
+    assert s["linux"]["uidMappings"] == maps[0] and s["linux"]["gidMappings"] == maps[1]
+    s = spec()
+    assert "uidMappings" not in s["linux"] and all(n["type"] != "user" for n in s["linux"]["namespaces"])
