@@ -128,6 +128,7 @@ async def create(d: Daemon, name: str | None, body: dict[str, Any]) -> tuple[str
     except BaseException as e:
         d.store.discard(c)
         d.store.release_name(name, cid)
+        await d.networking.forget(c)
         for mp in points:
             if mp.get("Type") == "volume" and mp.get("Name"):
                 d.volumes.unref(mp["Name"], cid)

@@ -191,11 +191,14 @@ class Networking:
 
     async def forget(self, c: Any) -> None:
         """The container is removed: drop what the network layer still keeps for it."""
-        if self.service is not None and hasattr(self.service, "remove"):
+        if self.service is None:
+            return
+        fn = getattr(self.service, "unregister", None) or getattr(self.service, "remove", None)
+        if fn is not None:
             try:
-                await self.service.remove(c)
+                await fn(c)
             except Exception as e:  # noqa: BLE001
-                log.warning("network remove of %s: %s", c.id[:12], e)
+                log.warning("network unregister of %s: %s", c.id[:12], e)
 
 
 def endpoint_settings() -> dict[str, Any]:
