@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+import stat
 import subprocess
 import sys
 import time
@@ -70,6 +71,7 @@ def test_pidfile_and_config_file(tmp_path) -> None:  # noqa: ANN001
         d.start()
         with open(d.pidfile) as f:
             assert int(f.read()) == d.pid
+        assert stat.S_IMODE(os.stat(d.socket).st_mode) == 0o660
         env = dict(os.environ, PYTHONPATH=SRC)
         other = subprocess.run([PYTHON, "-m", "dockyard.daemon", "--data-root", str(tmp_path / "o"), "--exec-root",
                                 str(tmp_path / "oe"), "-H", f"unix://{d.sockdir}/o.sock", "--pidfile", d.pidfile],
