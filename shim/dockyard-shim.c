@@ -47,6 +47,7 @@
 #define CLIENT_HARD_CAP (16u << 20) /* drop a client that lags this much */
 #define FRAME_MAX (1u << 20)        /* largest frame a client may send */
 #define DRAIN_QUIET_MS 300          /* after exit: stop reading output after this much silence */
+#define EXEC_START_MS 60000         /* exec mode: give up if nobody sends `start` within this */
 
 enum { C_STDIN = 0, C_SUBSCRIBE = 1, C_CLOSE_STDIN = 2, C_RESIZE = 3, C_START = 4 };
 enum { S_STDOUT = 1, S_STDERR = 2, S_EXIT = 3, S_STARTED = 4, S_ERROR = 5 };
@@ -690,7 +691,7 @@ static long long now_ms(void) {
 
 static void loop(void) {
     struct pollfd p[MAX_CLIENTS + 8];
-    long long last_output = now_ms();
+    long long last_output = now_ms(), spawned_at = now_ms();
     for (;;) {
         int n = 0, lagging = 0;
         for (int i = 0; i < nclients; i++) lagging |= clients[i].out.len > HIGH_WATER;
@@ -716,6 +717,17 @@ static void loop(void) {
             out_fd[0] = master_fd = -1;
             close(peer_fd);
             peer_fd = -1;
+        }
+        if (o.exec_mode && !started) {
+            /* the daemon went away between spawning us and starting the exec */
+            long long left = EXEC_START_MS - (now_ms() - spawned_at);
+            if (left <= 0) {
+                exit_code = 126;
+                exited = 1;
+                rfc3339nano(finished_at, sizeof finished_at);
+                finish();
+            }
+            timeout = (int)left;
         }
         if (exited) {
             long long left = DRAIN_QUIET_MS - (now_ms() - last_output);
