@@ -87,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     if not cfg.shim_path:
         print("dockyard-shim not found: run `make shim` (or set --shim)", file=sys.stderr)
         return 1
+    if cfg.userns_remap:
+        # the spec side is ready (oci_spec id_mappings); remapped copies of the layers are not
+        print("userns-remap is not supported yet by Dockyard's storage: refusing to start without it "
+              "rather than run containers unmapped", file=sys.stderr)
+        return 1
     if cfg.pidfile:
         _take_pidfile(cfg.pidfile)
     try:
