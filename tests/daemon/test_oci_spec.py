@@ -179,3 +179,13 @@ def test_user_namespace_mappings() -> None:
     assert s["linux"]["uidMappings"] == maps[0] and s["linux"]["gidMappings"] == maps[1]
     s = spec()
     assert "uidMappings" not in s["linux"] and all(n["type"] != "user" for n in s["linux"]["namespaces"])
+
+
+def test_daemon_default_seccomp_profile() -> None:
+    prof = json.dumps({"defaultAction": "SCMP_ACT_LOG", "syscalls": []})
+    s = spec(seccomp_profile=prof)
+    assert s["linux"]["seccomp"]["defaultAction"] == "SCMP_ACT_LOG"
+    s = spec(seccomp_profile="unconfined")
+    assert "seccomp" not in s["linux"]
+    s = spec(hc={"SecurityOpt": ["seccomp=" + json.dumps({"defaultAction": "SCMP_ACT_ALLOW"})]}, seccomp_profile=prof)
+    assert s["linux"]["seccomp"]["defaultAction"] == "SCMP_ACT_ALLOW"  # the container's own wins

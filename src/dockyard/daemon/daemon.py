@@ -59,6 +59,13 @@ class Daemon:
         from dockyard.daemon.lifecycle import bounding_caps
 
         self.caps = bounding_caps()
+        self.seccomp_default: str | None = None  # --seccomp-profile: a Docker-format file, or "unconfined"
+        if config.seccomp_profile:
+            if config.seccomp_profile in ("unconfined", "builtin"):
+                self.seccomp_default = None if config.seccomp_profile == "builtin" else "unconfined"
+            else:
+                with open(config.seccomp_profile) as f:
+                    self.seccomp_default = f.read()
         self.started_at = 0.0
         self.executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="dockyard-worker")
 

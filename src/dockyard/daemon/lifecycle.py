@@ -256,7 +256,7 @@ async def _run(d: Daemon, c: Container) -> None:
             hard_limits=_host_hard_limits(),
             default_ulimits=tuple(cfg.default_ulimits.values()),
             host_devices=tuple(await asyncio.to_thread(_privileged_devices)) if c.host_config.get("Privileged") else (),
-            seccomp_profile=None,
+            seccomp_profile=d.seccomp_default,
             cgroup_parent=c.host_config.get("CgroupParent") or cfg.cgroup_parent,
             available_caps=d.caps,
         )

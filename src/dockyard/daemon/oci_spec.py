@@ -96,7 +96,7 @@ class SpecInputs:
     hard_limits: dict[str, int] = dataclasses.field(default_factory=dict)  # "RLIMIT_NOFILE" -> host hard limit
     default_ulimits: tuple[dict[str, Any], ...] = ()  # daemon's default-ulimits
     host_devices: tuple[dict[str, Any], ...] = ()  # for --privileged: OCI device entries of host /dev
-    seccomp_profile: str | None = None  # Docker-format JSON from --security-opt seccomp=...
+    seccomp_profile: str | None = None  # the daemon's default profile (Docker-format JSON) or "unconfined"
     id_mappings: tuple[list[dict[str, int]], list[dict[str, int]]] | None = None  # userns remap
     cgroup_parent: str = "dockyard"
     oom_score_adj: int | None = None
@@ -373,10 +373,16 @@ def build_spec(inp: SpecInputs) -> dict[str, Any]:
         sysctl.setdefault("net.ipv4.ping_group_range", "0 2147483647")
     if sysctl:
         linux["sysctl"] = sysctl
+    daemon_default = inp.seccomp_profile  # the daemon's --seccomp-profile (JSON text, or "unconfined")
+    if daemon_default == "unconfined" and not profile:
+        unconfined = True
     if not privileged and not unconfined:
-        linux["seccomp"] = (
-            seccomp.from_docker_profile(profile, caps) if profile else seccomp.default_profile(caps)
-        )
+        if profile:
+            linux["seccomp"] = seccomp.from_docker_profile(profile, caps)
+        elif daemon_default:
+            linux["seccomp"] = seccomp.from_docker_profile(daemon_default, caps)
+        else:
+            linux["seccomp"] = seccomp.default_profile(caps)
     if inp.id_mappings:
         linux["uidMappings"], linux["gidMappings"] = inp.id_mappings
     mount_opts = {o for m in user_mounts for o in m.get("options", [])}
