@@ -35,7 +35,8 @@ async def create(d: Daemon, name: str | None, body: dict[str, Any]) -> tuple[str
         raise InvalidParameter("config cannot be empty in order to create a container")
     if name:
         name = names.validate(name)
-    hc = hostconfig.normalize_host_config(body.get("HostConfig"), d.config.default_shm_size)
+    hc = hostconfig.normalize_host_config(body.get("HostConfig"), d.config.default_shm_size,
+                                          log_driver=d.config.log_driver)
     hostconfig.validate_host_config(hc, os.cpu_count() or 1, await asyncio.to_thread(_host_cpus))
     d.networking.validate_mode(hc)
     runtime_name = hc.get("Runtime") or d.config.default_runtime

@@ -116,7 +116,7 @@ def normalize_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def normalize_host_config(hc: dict[str, Any] | None, default_shm: int = 64 * 1024 * 1024,
-                          cgroupns_default: str = "host") -> dict[str, Any]:  # fmt: skip
+                          cgroupns_default: str = "host", log_driver: str = "json-file") -> dict[str, Any]:  # fmt: skip
     out = copy.deepcopy(HOST_CONFIG_DEFAULTS)
     out["ShmSize"] = default_shm
     out["CgroupnsMode"] = cgroupns_default
@@ -129,7 +129,7 @@ def normalize_host_config(hc: dict[str, Any] | None, default_shm: int = 64 * 102
     rp = out.get("RestartPolicy") or {}
     out["RestartPolicy"] = {"Name": rp.get("Name") or "no", "MaximumRetryCount": int(rp.get("MaximumRetryCount") or 0)}
     lc = out.get("LogConfig") or {}
-    out["LogConfig"] = {"Type": lc.get("Type") or "json-file", "Config": dict(lc.get("Config") or {})}
+    out["LogConfig"] = {"Type": lc.get("Type") or log_driver, "Config": dict(lc.get("Config") or {})}
     if not out.get("ShmSize"):
         out["ShmSize"] = default_shm
     if not out.get("IpcMode"):
