@@ -283,7 +283,8 @@ static void log_feed(int stream, const char *p, size_t n) {
     if (log_fd < 0) return;
     buf_add(l, p, n);
     for (;;) {
-        char *nl = memchr(l->data, '\n', l->len);
+        size_t scan = l->len < LINE_MAX_BYTES ? l->len : LINE_MAX_BYTES;
+        char *nl = memchr(l->data, '\n', scan);
         if (nl) {
             size_t k = (size_t)(nl - l->data) + 1;
             log_entry(stream, l->data, k);
