@@ -60,6 +60,9 @@ def test_run_ps_logs_exec_inspect_stop_rm(daemon: TestDaemon) -> None:
         assert r.stdout.split()[:2] == ["true", "/web"]
         r = docker(daemon, "top", "web")
         assert "PID" in r.stdout
+        r = docker(daemon, "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}} {{.MemUsage}}", "web")
+        name, pids, *_ = r.stdout.split()
+        assert (name, r.stderr) == ("web", "") and int(pids) >= 1, r.stdout
         t = time.time()
         r = docker(daemon, "stop", "-t", "1", "web")
         assert r.returncode == 0 and r.stdout.strip() == "web" and time.time() - t < 10

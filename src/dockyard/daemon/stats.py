@@ -98,7 +98,8 @@ def sample(d: Daemon, c: Container) -> dict[str, Any]:
     out: dict[str, Any] = {
         "read": timeutil.now(),
         "preread": timeutil.ZERO_TIME,
-        "pids_stats": {"current": pids.get("current", 0), **({"limit": pids["limit"]} if pids.get("limit") else {})},
+        # Docker's PidsStats.Limit is a uint64 where 0 means unlimited; the runtime reports -1 for "max"
+        "pids_stats": {"current": pids.get("current", 0), **({"limit": pids["limit"]} if (pids.get("limit") or 0) > 0 else {})},
         "blkio_stats": {
             "io_service_bytes_recursive": _blkio(blk.get("ioServiceBytesRecursive")),
             "io_serviced_recursive": _blkio(blk.get("ioServicedRecursive")),
