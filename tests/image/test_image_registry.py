@@ -144,7 +144,9 @@ def _upload_raw(reg_addr: str, repo: str, blobs: list[bytes], manifest: dict, me
 
 
 def _hostile_image(registry, repo: str, kind: str) -> None:
-    good_tar = LayerTar().file("hello", b"hello" * 1000).bytes()
+    # content unique to the kind: the registry stores blobs by digest, and the bad-digest case
+    # corrupts its stored copy, which must not be the blob another case pulls
+    good_tar = LayerTar().file("hello", b"hello" * 1000).file(f"kind-{kind}", kind.encode()).bytes()
     blob = gzip.compress(good_tar)
     layer_media = "application/vnd.docker.image.rootfs.diff.tar.gzip"
     diff_id = "sha256:" + hashlib.sha256(good_tar).hexdigest()
