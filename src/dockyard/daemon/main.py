@@ -92,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         print("userns-remap is not supported yet by Dockyard's storage: refusing to start without it "
               "rather than run containers unmapped", file=sys.stderr)
         return 1
+    from dockyard.daemon import lock
+
+    try:
+        # one daemon per data root and exec root, for the life of this process (daemon/lock.py)
+        held = lock.acquire_all([cfg.data_root, cfg.exec_root])  # noqa: F841 - kept open until exit
+    except lock.LockHeld as e:
+        print(str(e), file=sys.stderr)
+        return 1
     if cfg.pidfile:
         _take_pidfile(cfg.pidfile)
     try:
