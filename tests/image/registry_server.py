@@ -1,5 +1,5 @@
 """A real registry for tests and benchmarks: Debian's `docker-registry` (CNCF distribution 2.8)
-on 127.0.0.1:<free port>, anonymous, with htpasswd basic auth, or with bearer tokens issued by a
+on 127.0.0.1:<free port> (or another address, optionally inside a network namespace the test made), anonymous, with htpasswd basic auth, or with bearer tokens issued by a
 tiny token endpoint written here (JWTs signed RS256 with a throwaway key, via the openssl CLI).
 Started and stopped by PID; everything lives under the given temp dir.
 """
@@ -110,14 +110,16 @@ class TokenServer:
 class RegistryServer:
     """`docker-registry serve` on 127.0.0.1:<port>; auth is None, "basic" or "token"."""
 
-    def __init__(self, workdir: str, auth: str | None = None, users: dict[str, str] | None = None, tls: bool = False) -> None:
+    def __init__(self, workdir: str, auth: str | None = None, users: dict[str, str] | None = None, tls: bool = False,
+                 host: str = "127.0.0.1", netns: str | None = None, port: int | None = None) -> None:  # fmt: skip
         self.workdir = workdir
         self.auth = auth
         self.tls = tls
         self.ca_cert: str | None = None
         self.users = users or {"dyt": "s3cret"}
-        self.port = free_port()
-        self.addr = f"127.0.0.1:{self.port}"
+        self.host, self.netns = host, netns  # netns: serve inside this network namespace (ip netns exec)
+        self.port = port or free_port()
+        self.addr = f"{host}:{self.port}"
         self.proc: subprocess.Popen | None = None
         self.token: TokenServer | None = None
 
@@ -134,7 +136,7 @@ class RegistryServer:
             key, cert = os.path.join(self.workdir, "tls.key"), os.path.join(self.workdir, "tls.crt")
             subprocess.run(
                 ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
-                 "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                 "-subj", f"/CN={self.host}", "-addext", f"subjectAltName=IP:{self.host}"],
                 check=True, capture_output=True,
             )
             self.ca_cert = cert
@@ -154,7 +156,10 @@ class RegistryServer:
         with open(cfg, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.log = open(os.path.join(self.workdir, "registry.log"), "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(["docker-registry", "serve", cfg], stdout=self.log, stderr=subprocess.STDOUT)
+        argv = ["docker-registry", "serve", cfg]
+        if self.netns:
+            argv = ["ip", "netns", "exec", self.netns, *argv]  # ip execs the registry: same pid
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 15
         import ssl
 

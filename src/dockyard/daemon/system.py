@@ -143,13 +143,7 @@ def _info_sync(d: Daemon) -> dict[str, Any]:
         "OSType": "linux",
         "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {
-            "AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None,
-            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-            "IndexConfigs": {"docker.io": {"Name": "docker.io", "Mirrors": list(d.config.registry_mirrors),
-                                           "Secure": True, "Official": True}},
-            "Mirrors": list(d.config.registry_mirrors),
-        },  # fmt: skip
+        "RegistryConfig": d.images.registry_config.info() if d.images is not None else None,
         "NCPU": os.cpu_count() or 1,
         "MemTotal": _mem_total(),
         "GenericResources": None,

@@ -9,10 +9,15 @@
     reg.upload_blob(repo, digest, size, reader, chunk_size=None, progress=None)
     reg.put_manifest(repo, ref, body, media_type) -> digest
 
-Transport: plain HTTP for 127.0.0.0/8, ::1, localhost and configured insecure registries; HTTPS
-otherwise, trusting `/etc/dockyard/certs.d/<host>/ca.crt` in addition to the system CAs (and a
-client certificate `client.cert`/`client.key` when present). Docker Hub (`docker.io`) is
-reached at registry-1.docker.io; `registry-mirrors` are tried first for pulls.
+Transport, as Docker chooses it: a registry in `insecure-registries` (its `host:port` as written
+in references, or a CIDR holding one of the addresses its host resolves to) is tried over HTTPS
+accepting any certificate, then over plain HTTP; loopback registries (127.0.0.0/8, ::1,
+`localhost`) are insecure by default and tried over plain HTTP first, then HTTPS (any
+certificate). Every other registry is HTTPS only, trusting `/etc/dockyard/certs.d/<host>/*.crt`
+besides the system CAs (and presenting `client.cert`/`client.key` from there when present). The
+first request of a Registry pings `GET /v2/` on each transport in turn (as Docker pings before a
+pull or push) and keeps the first that answers. Docker Hub (`docker.io`) is reached at registry-1.docker.io; `registry-mirrors` are
+tried first for pulls.
 
 Auth: anonymous, basic (`WWW-Authenticate: Basic`), and bearer tokens (`WWW-Authenticate:
 Bearer realm=...,service=...,scope=...`) fetched with the credentials if any and cached per
@@ -50,6 +55,48 @@ class RegistryError(DockyardError):
     status = 500
 
 
+DEFAULT_INSECURE_CIDRS = ("::1/128", "127.0.0.0/8")  # Docker's: local registries are insecure
+
+
+def _split_host(host: str) -> str:
+    """The host part of `host[:port]` (IPv6 literals in brackets)."""
+    if host.startswith("["):
+        return host[1 : host.index("]")] if "]" in host else host[1:]
+    if host.count(":") == 1:
+        return host.rsplit(":", 1)[0]
+    return host
+
+
+def parse_insecure(entries: list[str]) -> tuple[list[str], list[str]]:
+    """Validate `insecure-registries` as dockerd does: (CIDRs, index names). Raises
+    InvalidParameter with Docker's words for an entry it would refuse at start-up."""
+    cidrs: list[str] = []
+    names: list[str] = []
+    for raw in [*entries, *DEFAULT_INSECURE_CIDRS]:
+        r = str(raw).strip()
+        low = r.lower()
+        if low.startswith("http://"):
+            r = r[7:]
+        elif low.startswith("https://"):
+            r = r[8:]
+        elif "://" in r:
+            raise InvalidParameter(f"insecure registry {r} should not contain '://'")
+        if "/" in r:
+            try:
+                net = ipaddress.ip_network(r, strict=False)
+            except ValueError:
+                raise InvalidParameter(f"insecure registry {r} is not valid: invalid CIDR or host") from None
+            if str(net) not in cidrs:
+                cidrs.append(str(net))
+            continue
+        host, _, port = r.rpartition(":") if r.count(":") == 1 else (r, "", "")
+        if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+            raise InvalidParameter(f"insecure registry {r} is not valid: invalid host {r!r}")
+        if r not in names:
+            names.append(r)
+    return cidrs, names
+
+
 @dataclass
 class RegistryConfig:
     insecure_registries: list[str] = field(default_factory=list)
@@ -57,9 +104,16 @@ class RegistryConfig:
     certs_dir: str = "/etc/dockyard/certs.d"
     timeout: float = 60.0
 
+    def __post_init__(self) -> None:
+        self.insecure_cidrs, self.insecure_names = parse_insecure(self.insecure_registries)
+        self._nets = [ipaddress.ip_network(c) for c in self.insecure_cidrs]
+        self._resolved: dict[str, list[ipaddress.IPv4Address | ipaddress.IPv6Address]] = {}
+
     @classmethod
-    def from_options(cls, opts: dict | None) -> RegistryConfig:
+    def from_options(cls, opts: dict | RegistryConfig | None) -> RegistryConfig:
         """From daemon.json-style options: insecure-registries, registry-mirrors, mirrors."""
+        if isinstance(opts, RegistryConfig):
+            return opts
         opts = opts or {}
         mirrors = dict(opts.get("mirrors") or {})
         if opts.get("registry-mirrors"):
@@ -70,27 +124,56 @@ class RegistryConfig:
             certs_dir=opts.get("certs-dir", "/etc/dockyard/certs.d"),
         )
 
-    def is_insecure(self, host: str) -> bool:
-        name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
-        name = name.strip("[]")
-        if name == "localhost" or name.endswith(".localhost"):
-            return True
+    def info(self) -> dict:
+        """Docker's `RegistryConfig` of GET /info (`docker info` prints "Insecure Registries")."""
+        hub = list(self.mirrors.get("docker.io") or [])
+        index = {"docker.io": {"Name": "docker.io", "Mirrors": hub, "Secure": True, "Official": True}}
+        for name in self.insecure_names:
+            index[name] = {"Name": name, "Mirrors": [], "Secure": False, "Official": False}
+        return {
+            "AllowNondistributableArtifactsCIDRs": None,
+            "AllowNondistributableArtifactsHostnames": None,
+            "InsecureRegistryCIDRs": list(self.insecure_cidrs),
+            "IndexConfigs": index,
+            "Mirrors": hub,
+        }
+
+    def _addresses(self, name: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
         try:
-            ip = ipaddress.ip_address(name)
-            if ip.is_loopback:
-                return True
+            return [ipaddress.ip_address(name)]
         except ValueError:
             pass
-        for entry in self.insecure_registries:
-            if entry in (host, name):
-                return True
+        if name not in self._resolved:
+            import socket
+
             try:
-                net = ipaddress.ip_network(entry, strict=False)
-                if ipaddress.ip_address(name) in net:
-                    return True
-            except ValueError:
-                continue
-        return False
+                infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+                self._resolved[name] = [ipaddress.ip_address(i[4][0].split("%")[0]) for i in infos]
+            except (OSError, ValueError):
+                self._resolved[name] = []  # unresolvable: neither insecure nor an error (as dockerd)
+        return self._resolved[name]
+
+    def is_loopback(self, host: str) -> bool:
+        name = _split_host(host)
+        if name == "localhost" or name.endswith(".localhost"):
+            return True
+        addrs = self._addresses(name)
+        return bool(addrs) and all(a.is_loopback for a in addrs)
+
+    def is_insecure(self, host: str) -> bool:
+        """Whether the registry at `host[:port]` may be reached without verified TLS."""
+        name = _split_host(host)
+        if host in self.insecure_names or self.is_loopback(host):
+            return True
+        return any(a in net for a in self._addresses(name) for net in self._nets if a.version == net.version)
+
+    def transports(self, host: str) -> list[tuple[str, bool]]:
+        """(scheme, verify certificates) to try in order for the registry at `host`."""
+        if self.is_loopback(host):
+            return [("http", False), ("https", False)]
+        if self.is_insecure(host):
+            return [("https", False), ("http", False)]
+        return [("https", True)]
 
 
 class Response:
@@ -152,10 +235,13 @@ class Registry:
         self.domain = domain
         if mirror:
             u = urllib.parse.urlsplit(mirror if "://" in mirror else "https://" + mirror)
-            self.host, self.scheme = u.netloc, u.scheme
+            self.host = u.netloc
+            self._transports = [(u.scheme, not self.config.is_insecure(self.host))]
         else:
             self.host = "registry-1.docker.io" if domain in ("docker.io", "index.docker.io") else domain
-            self.scheme = "http" if self.config.is_insecure(self.host) else "https"
+            self._transports = self.config.transports(self.host)
+        self.scheme, self.verify = self._transports[0]
+        self._settled = False  # the first request pings /v2/ first, as Docker does
         self.auth = auth or {}
         self._challenge: tuple[str, dict[str, str]] | None = None
         self._ssl: ssl.SSLContext | None = None
@@ -165,9 +251,36 @@ class Registry:
     def base(self) -> str:
         return f"{self.scheme}://{self.host}"
 
+    def _settle(self) -> None:
+        """Pick the transport: ping `GET /v2/` over each in turn (Docker's order, see
+        RegistryConfig.transports) and keep the first that answers as a registry would."""
+        first: RegistryError | None = None
+        for scheme, verify in self._transports:
+            self.scheme, self.verify, self._ssl = scheme, verify, None
+            try:
+                resp = self._raw("GET", f"{self.base}/v2/", {})
+            except RegistryError as e:
+                first = first or e
+                continue
+            with resp:
+                body = resp.read(4096)
+            if resp.status == 400 and b"HTTP request to an HTTPS server" in body:
+                first = first or RegistryError(
+                    f'Get "{self.base}/v2/": server answered a plain HTTP request with a TLS-only error'
+                )
+                continue
+            self._settled = True
+            return
+        assert first is not None
+        self.scheme, self.verify, self._ssl = (*self._transports[0], None)
+        raise first
+
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
             ctx = ssl.create_default_context()
+            if not self.verify:  # an insecure registry: any certificate is accepted
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
             d = os.path.join(self.config.certs_dir, self.host)
             if os.path.isdir(d):
                 for name in sorted(os.listdir(d)):
@@ -197,11 +310,7 @@ class Registry:
                 resp = conn.getresponse()
             except (OSError, http.client.HTTPException) as e:
                 conn.close()
-                u = urllib.parse.urlsplit(url)
-                reason = getattr(e, "strerror", None) or str(e)
-                if isinstance(e, ConnectionRefusedError):
-                    reason = "connect: connection refused"
-                raise RegistryError(f'{method.capitalize()} "{url}": dial tcp {u.netloc}: {reason}') from None
+                raise RegistryError(f'{method.capitalize()} "{url}": {_transport_error(e, url)}') from None
             if resp.status in (301, 302, 303, 307, 308) and resp.headers.get("Location") and method in ("GET", "HEAD"):
                 loc = urllib.parse.urljoin(url, resp.headers["Location"])
                 resp.read()
@@ -280,6 +389,8 @@ class Registry:
     ) -> Response:
         """A request to the registry (path relative to the base, or an absolute URL), answering
         an auth challenge once."""
+        if "://" not in path and not self._settled:
+            self._settle()
         url = path if "://" in path else self.base + path
         headers = dict(headers or {})
         for attempt in (0, 1):
@@ -446,6 +557,30 @@ class _ProgressReader:
         if self.progress and data:
             self.progress(self.done)
         return data
+
+
+def _transport_error(e: BaseException, url: str) -> str:
+    """A connection-level failure in the words Go's HTTP client (so Docker) uses."""
+    netloc = urllib.parse.urlsplit(url).netloc
+    if isinstance(e, ssl.SSLCertVerificationError):
+        msg = str(getattr(e, "verify_message", "") or e)
+        if "self-signed" in msg or "self signed" in msg or "local issuer" in msg or "unknown ca" in msg:
+            return "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+        if "Hostname mismatch" in msg or "IP address mismatch" in msg:
+            return f"tls: failed to verify certificate: x509: certificate is not valid for {netloc}"
+        if "expired" in msg:
+            return "tls: failed to verify certificate: x509: certificate has expired or is not yet valid"
+        return f"tls: failed to verify certificate: x509: {msg}"
+    if isinstance(e, ssl.SSLError):
+        if getattr(e, "reason", "") in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
+            return "http: server gave HTTP response to HTTPS client"
+        return f"tls: {getattr(e, 'reason', None) or e}"
+    if isinstance(e, ConnectionRefusedError):
+        return f"dial tcp {netloc}: connect: connection refused"
+    if isinstance(e, TimeoutError):
+        return f"dial tcp {netloc}: i/o timeout"
+    reason = getattr(e, "strerror", None) or str(e) or e.__class__.__name__
+    return f"dial tcp {netloc}: {reason}"
 
 
 def _error_text(data: bytes) -> str:

@@ -98,7 +98,10 @@ class ImageService:
     def __init__(self, data_root: str, layer_store: LayerStore, registry_config: dict | None = None) -> None:
         self.data_root = data_root
         self.layers = layer_store
-        self.registry_config = registry_config or {}
+        from dockyard.image.registry import RegistryConfig
+
+        # validated now, as dockerd refuses to start with a bad insecure-registries entry
+        self.registry_config = RegistryConfig.from_options(registry_config)
         self.content = ContentStore(data_root)
         self.store = ImageStore(data_root)
         self.lock = threading.RLock()

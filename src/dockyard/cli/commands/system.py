@@ -204,10 +204,8 @@ def info(ctx: Ctx, opts: Options, args: list[str]) -> int:
         out += [f"  {lab}" for lab in labels]
     out.append(f" Experimental: {_yesno(s.get('ExperimentalBuild'))}")
     reg = s.get("RegistryConfig") or {}
-    insecure = list(reg.get("InsecureRegistryCIDRs") or [])
-    for name, idx in (reg.get("IndexConfigs") or {}).items():
-        if not idx.get("Secure", True) and name not in insecure:
-            insecure.append(name)
+    insecure = [name for name, idx in (reg.get("IndexConfigs") or {}).items() if not idx.get("Secure", True)]
+    insecure += [c for c in reg.get("InsecureRegistryCIDRs") or [] if c not in insecure]  # names first, as docker
     if insecure:
         out.append(" Insecure Registries:")
         out += [f"  {r}" for r in insecure]
