@@ -554,24 +554,30 @@ def build_create(opts: Options, args: list[str], is_run: bool) -> tuple[dict[str
     elif "entrypoint" in changed:
         entrypoint = [""]
 
+    # Docker's CLI: a --health-* option counts only when it is not zero or empty, and the
+    # HealthConfig it sends omits zero fields (Go's omitempty), so the image's values fill them
     health: dict[str, Any] | None = None
+    health_flags = ("health-cmd", "health-interval", "health-timeout", "health-start-period", "health-retries",
+                    "health-start-interval")  # fmt: skip
+    have_health = any(opts[k] for k in health_flags)
     if opts["no-healthcheck"]:
-        if any(k in changed for k in ("health-cmd", "health-interval", "health-timeout", "health-retries", "health-start-period")):
+        if have_health:
             raise CLIError("--no-healthcheck conflicts with --health-* options", 125)
         health = {"Test": ["NONE"]}
-    elif any(k in changed for k in ("health-cmd", "health-interval", "health-timeout", "health-retries",
-                                     "health-start-period", "health-start-interval")):
+    elif have_health:
+        for flag in ("health-interval", "health-timeout", "health-retries", "health-start-period",
+                     "health-start-interval"):  # fmt: skip
+            if opts[flag] < 0:
+                raise CLIError(f"--{flag} cannot be negative", 125)
         health = {}
         if opts["health-cmd"]:
             health["Test"] = ["CMD-SHELL", opts["health-cmd"]]
         for flag, key in (("health-interval", "Interval"), ("health-timeout", "Timeout"),
                           ("health-start-period", "StartPeriod"), ("health-start-interval", "StartInterval")):
-            if opts[flag] < 0:
-                raise CLIError(f"--{flag} cannot be negative", 125)
-            health[key] = int(opts[flag] * 1e9)
-        if opts["health-retries"] < 0:
-            raise CLIError("--health-retries cannot be negative", 125)
-        health["Retries"] = opts["health-retries"]
+            if opts[flag]:
+                health[key] = int(round(opts[flag] * 1e9))
+        if opts["health-retries"]:
+            health["Retries"] = opts["health-retries"]
 
     config: dict[str, Any] = {
         "Hostname": opts["hostname"],

@@ -35,6 +35,9 @@ class State:
     error: str = ""
     started_at: str = timeutil.ZERO_TIME
     finished_at: str = timeutil.ZERO_TIME
+    # State.Health {Status, FailingStreak, Log} once a health check ran (daemon/health.py); kept
+    # after the container stops, as Docker keeps it
+    health: dict[str, Any] | None = None
 
     @property
     def status(self) -> str:
@@ -62,6 +65,9 @@ class State:
             if self.restarting:
                 ago = timeutil.human_duration(now - timeutil.parse_ns(self.finished_at) / 1e9)
                 return f"Restarting ({self.exit_code}) {ago} ago"
+            if self.health is not None:
+                status = self.health.get("Status") or "unhealthy"
+                return f"Up {up} ({'health: starting' if status == 'starting' else status})"
             return f"Up {up}"
         if self.removing:
             return "Removal In Progress"
@@ -75,7 +81,7 @@ class State:
         return f"Exited ({self.exit_code}) {ago} ago"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "Status": self.status,
             "Running": self.running,
             "Paused": self.paused,
@@ -88,6 +94,9 @@ class State:
             "StartedAt": self.started_at,
             "FinishedAt": self.finished_at,
         }
+        if self.health is not None:
+            out["Health"] = copy.deepcopy(self.health)
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> State:
@@ -103,6 +112,7 @@ class State:
             error=d.get("Error") or "",
             started_at=d.get("StartedAt") or timeutil.ZERO_TIME,
             finished_at=d.get("FinishedAt") or timeutil.ZERO_TIME,
+            health=d.get("Health") if isinstance(d.get("Health"), dict) else None,
         )
 
 

@@ -8,7 +8,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from dockyard.daemon import hostconfig, mounts, names
+from dockyard.daemon import health, hostconfig, mounts, names
 from dockyard.daemon.container import Container
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
 from dockyard.util import new_id
@@ -48,6 +48,7 @@ async def create(d: Daemon, name: str | None, body: dict[str, Any]) -> tuple[str
     image = await d.image_get(cfg_in["Image"])
     image_cfg = (image.config or {}).get("config") or {}
     config = hostconfig.normalize_config(cfg_in)
+    health.validate(config)
     config = hostconfig.merge_image_config(config, image_cfg)
     path, args = hostconfig.command_of(config)
     wd = config.get("WorkingDir") or ""

@@ -16,6 +16,7 @@ from typing import Any
 from dockyard.daemon.config import DaemonConfig
 from dockyard.daemon.events import EventBus
 from dockyard.daemon.exec import ExecStore
+from dockyard.daemon.health import HealthMonitor
 from dockyard.daemon.monitor import Monitor, RestartManager
 from dockyard.daemon.networking import Networking
 from dockyard.daemon.store import ContainerStore
@@ -55,6 +56,7 @@ class Daemon:
         self.execs = ExecStore()
         self.monitor = Monitor(self)
         self.restarts = RestartManager(self)
+        self.health = HealthMonitor(self)  # health checks (daemon/health.py)
         self.shutting_down = False
         from dockyard.daemon.lifecycle import bounding_caps
 
@@ -98,6 +100,7 @@ class Daemon:
 
     async def shutdown(self) -> None:
         self.shutting_down = True
+        await self.health.close()
         from dockyard.daemon import lifecycle
 
         if not self.config.live_restore:

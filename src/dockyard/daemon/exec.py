@@ -48,6 +48,7 @@ class Exec:
         self.pid = 0
         self.control: shim.ShimConnection | None = None
         self.finished = asyncio.Event()
+        self.started_event = asyncio.Event()  # set once the process runs (or failed to start)
         self.can_remove = False
 
     def container_stopped(self) -> None:
@@ -123,9 +124,14 @@ async def create(d: Daemon, c: Container, body: dict[str, Any]) -> str:
     ex = Exec(new_id(), c, body)
     d.execs.add(ex)
     c.exec_ids.append(ex.id)
-    d.events.publish("container", f"exec_create: {' '.join(ex.cmd)}", c.id,
-                     {**d.actor_attrs(c), "execID": ex.id})  # fmt: skip
+    d.events.publish("container", event_action("exec_create", ex.cmd), c.id, {**d.actor_attrs(c), "execID": ex.id})
     return ex.id
+
+
+def event_action(kind: str, cmd: list[str]) -> str:
+    """Docker's exec event action: "exec_create: <entrypoint> <args joined>" (a trailing space
+    when there are no arguments, as dockerd writes it)."""
+    return f"{kind}: {cmd[0] if cmd else ''} {' '.join(cmd[1:])}"
 
 
 def _process_spec(bundle: str, ex: Exec, c: Container) -> dict[str, Any]:
@@ -225,7 +231,7 @@ async def start(d: Daemon, ex: Exec, client: attach.ClientStream | None, detach:
             await client.write(line if ex.tty else b"\x01\x00\x00\x00" + len(line).to_bytes(4, "big") + line)
         await session.close()
         return
-    d.events.publish("container", f"exec_start: {' '.join(ex.cmd)}", c.id, {**d.actor_attrs(c), "execID": ex.id})
+    d.events.publish("container", event_action("exec_start", ex.cmd), c.id, {**d.actor_attrs(c), "execID": ex.id})
     if session is not None:
         await session.wait()
         if not session.detached:
@@ -236,16 +242,19 @@ async def start(d: Daemon, ex: Exec, client: attach.ClientStream | None, detach:
 
 async def _await_started(ex: Exec) -> str | None:
     assert ex.control is not None
-    while True:
-        frame = await ex.control.read_frame()
-        if frame is None:
-            return "the exec supervisor exited before starting the process"
-        ftype, payload = frame
-        if ftype == shim.S_STARTED:
-            ex.pid = int(payload or b"0")
-            return None
-        if ftype == shim.S_ERROR:
-            return payload.decode(errors="replace")
+    try:
+        while True:
+            frame = await ex.control.read_frame()
+            if frame is None:
+                return "the exec supervisor exited before starting the process"
+            ftype, payload = frame
+            if ftype == shim.S_STARTED:
+                ex.pid = int(payload or b"0")
+                return None
+            if ftype == shim.S_ERROR:
+                return payload.decode(errors="replace")
+    finally:
+        ex.started_event.set()
 
 
 async def _follow(d: Daemon, ex: Exec, sdir: str) -> None:

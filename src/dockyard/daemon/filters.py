@@ -52,7 +52,7 @@ def check_container_filters(f: dict[str, list[str]]) -> None:
             raise InvalidParameter(f"invalid filter 'exited={e}'") from None
     for h in f.get("health", []):
         if h not in ("starting", "healthy", "unhealthy", "none"):
-            raise InvalidParameter(f"invalid filter 'health={h}'")
+            raise InvalidParameter(f"Unrecognised filter value for health: {h}")
     for t in f.get("is-task", []):
         if t not in ("true", "false"):
             raise InvalidParameter(f"invalid filter 'is-task={t}'")
@@ -145,8 +145,10 @@ def container_matches(c: Any, f: dict[str, list[str]], d: Any, ancestor_ids: set
         ports = set((c.config.get("ExposedPorts") or {}).keys())
         if not any(_port_match(p, ports) for p in f["expose"]):
             return False
-    if "health" in f and "none" not in f["health"]:
-        return False
+    if "health" in f:
+        health = c.state.health.get("Status") if c.state.health else "none"
+        if health not in f["health"]:
+            return False
     return not ("is-task" in f and "true" in f["is-task"])
 
 

@@ -331,8 +331,15 @@ def merge_image_config(user: dict[str, Any], image: dict[str, Any]) -> dict[str,
         out["Volumes"] = vols
     if not out.get("StopSignal") and img.get("StopSignal"):
         out["StopSignal"] = img["StopSignal"]
-    if not out.get("Healthcheck") and img.get("Healthcheck"):
-        out["Healthcheck"] = copy.deepcopy(img["Healthcheck"])
+    if img.get("Healthcheck"):
+        if out.get("Healthcheck") is None:
+            out["Healthcheck"] = copy.deepcopy(img["Healthcheck"])
+        else:  # field by field: what the user left zero comes from the image (moby's MergeConfig)
+            hc = dict(out["Healthcheck"])
+            for key in ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"):
+                if not hc.get(key) and img["Healthcheck"].get(key):
+                    hc[key] = copy.deepcopy(img["Healthcheck"][key])
+            out["Healthcheck"] = hc
     if not out.get("OnBuild") and img.get("OnBuild"):
         out["OnBuild"] = list(img["OnBuild"])
     if out.get("Entrypoint") == [""]:

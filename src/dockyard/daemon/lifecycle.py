@@ -189,6 +189,7 @@ async def start_locked(d: Daemon, c: Container, restarting: bool = False) -> Non
 
             asyncio.get_running_loop().create_task(remove.remove(d, c, force=True, volumes=True))
         raise
+    d.health.init(c)
     d.events.publish("container", "start", c.id, d.actor_attrs(c))
 
 
@@ -464,6 +465,7 @@ async def pause(d: Daemon, c: Container) -> None:
         except RuntimeError_ as e:
             raise SystemError_(f"Cannot pause container {c.id}: {e.message}") from None
         c.state.paused = True
+        d.health.update(c)
         await d.store.save(c)
     d.events.publish("container", "pause", c.id, d.actor_attrs(c))
 
@@ -478,6 +480,7 @@ async def unpause(d: Daemon, c: Container) -> None:
         except RuntimeError_ as e:
             raise SystemError_(f"Cannot unpause container {c.id}: {e.message}") from None
         c.state.paused = False
+        d.health.update(c)
         await d.store.save(c)
     d.events.publish("container", "unpause", c.id, d.actor_attrs(c))
 

@@ -51,6 +51,7 @@ class Monitor:
         d = self.d
         if not c.state.running or c.state.restarting:
             return
+        d.health.stop(c)  # probing starts again with the next run
         from dockyard.daemon.lifecycle import bundle_dir
 
         bdir = bundle_dir(d, c.id)

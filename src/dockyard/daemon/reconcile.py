@@ -53,6 +53,8 @@ async def restore(d: Daemon) -> None:
         if conn is not None:
             log.info("reattached to %s (pid %d)", c.short_id, c.state.pid)
             d.monitor.watch(c, conn)
+            if not c.state.paused:
+                d.health.init(c)  # health checks start again ("starting"), as dockerd's restore does
             continue
         info = await asyncio.to_thread(shim.read_exit_file, bdir)
         if info is None:
