@@ -11,11 +11,16 @@ directory of a layer:
 - `.wh.<name>` becomes a 0/0 character device and `.wh..wh..opq` sets
   `trusted.overlay.opaque=y` on its directory (what overlayfs reads);
 - ownership, modes (setuid/setgid/sticky included), xattrs (PAX `SCHILY.xattr.*`), device
-  nodes, fifos, hardlinks, symlinks and mtimes are kept (directory times are set last).
+  nodes, fifos, hardlinks, symlinks and mtimes are kept (directory times are set last);
+- with an id mapping (`--userns-remap`, see storage/idshift.py) owners are shifted to host ids
+  (0:0 in the tar is the remapped root on disk; an id outside the range is an error, as in
+  Docker) and directories the tar implies without listing them belong to the remapped root.
 
 `export_diff(root, out)` writes the directory back as a layer tar, converting overlay whiteouts
 (0/0 char devices, opaque xattrs) back to `.wh.` entries; hardlinks inside the tree become tar
-hardlinks. Entries are sorted so the same tree always gives the same bytes.
+hardlinks. Entries are sorted so the same tree always gives the same bytes. With an id mapping,
+owners are shifted back to container ids, so a layer committed on a remapped daemon is the same
+layer as anywhere else.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from dockyard.errors import InvalidParameter
+from dockyard.storage.idshift import IdentityMapping
 from dockyard.storage.tarstream import Member, TarFormatError, TarReader
 from dockyard.sys import linux
 
@@ -96,11 +102,12 @@ class _DirCache:
 
     LIMIT = 4096
 
-    def __init__(self, root_fd: int, before_close=None) -> None:  # noqa: ANN001
+    def __init__(self, root_fd: int, before_close=None, owner: tuple[int, int] | None = None) -> None:  # noqa: ANN001
         self.root_fd = root_fd
         self.fds: dict[tuple[str, ...], int] = {}
         self.created: set[tuple[str, ...]] = set()  # directories made implicitly for children
         self.before_close = before_close  # waits for workers that may still use the fds
+        self.owner = owner  # (uid, gid) of implicitly made directories (the remapped root)
 
     def close(self) -> None:
         for fd in self.fds.values():
@@ -137,6 +144,8 @@ class _DirCache:
             try:
                 os.mkdir(parts[-1], 0o755, dir_fd=parent)
                 self.created.add(parts)
+                if self.owner is not None:
+                    os.chown(parts[-1], *self.owner, dir_fd=parent, follow_symlinks=False)
             except FileExistsError:
                 pass
             fd = self._open(parts)
@@ -238,20 +247,23 @@ def _remove_existing(x: _Extractor, parent: tuple[str, ...], pfd: int, name: str
 
 
 class _Extractor:
-    def __init__(self, root_fd: int) -> None:
+    def __init__(self, root_fd: int, idmap: IdentityMapping | None = None) -> None:
         self.pending = _Pending()
-        self.dcache = _DirCache(root_fd, self.pending.wait_all)
+        self.idmap = idmap if idmap is not None and not idmap.empty else None
+        owner = self.idmap.root_pair() if self.idmap is not None else None
+        self.dcache = _DirCache(root_fd, self.pending.wait_all, owner)
         self.dir_times: list[tuple[tuple[str, ...], int, int]] = []
         self.seen: set[tuple[str, ...]] = set()
 
 
-def apply_layer(stream, root: str) -> ApplyResult:  # noqa: ANN001 - any object with read(n)
-    """Extract the uncompressed layer tar read from `stream` into the empty directory `root`.
+def apply_layer(stream, root: str, idmap: IdentityMapping | None = None) -> ApplyResult:  # noqa: ANN001
+    """Extract the uncompressed layer tar read from `stream` into the empty directory `root`,
+    owners shifted to host ids by `idmap` (userns-remap) when given.
 
     Raises InvalidParameter for hostile or malformed archives; the caller removes `root` then.
     """
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    x = _Extractor(root_fd)
+    x = _Extractor(root_fd, idmap)
     size = entries = 0
     try:
         reader = TarReader(stream)
@@ -327,6 +339,8 @@ def _apply_member(reader: TarReader, m: Member, x: _Extractor) -> int:
     parent, name = tuple(parts[:-1]), parts[-1]
     path = tuple(parts)
     dcache = x.dcache
+    if x.idmap is not None:
+        m.uid, m.gid = x.idmap.to_host(m.uid, m.gid)
     if parent not in dcache.fds:
         for i in range(1, len(parent) + 1):  # a symlink still being made would be missed
             x.pending.wait(parent[:i])
@@ -453,16 +467,25 @@ def _tarinfo(rel: str, path: str, st: os.stat_result) -> tarfile.TarInfo:
     return ti
 
 
-def export_diff(root: str, out, whiteouts: bool = True) -> None:  # noqa: ANN001 - binary writer
-    """Write the tree under `root` to `out` as a layer tar (PAX), whiteouts converted to `.wh.`."""
+def export_diff(root: str, out, whiteouts: bool = True, idmap: IdentityMapping | None = None) -> None:  # noqa: ANN001
+    """Write the tree under `root` to `out` as a layer tar (PAX), whiteouts converted to `.wh.`,
+    owners shifted back to container ids by `idmap` (userns-remap) when given."""
     seen_inodes: dict[tuple[int, int], str] = {}
+    shift = idmap if idmap is not None and not idmap.empty else None
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=1 << 16) as tf:
         for rel, path, st in walk(root):
             ti = _tarinfo(rel, path, st)
             head, _, name = rel.rpartition("/")
+            if shift is not None:
+                try:
+                    ti.uid, ti.gid = shift.to_container(st.st_uid, st.st_gid)
+                except InvalidParameter:
+                    if not _is_whiteout(st):
+                        raise
+                    ti.uid = ti.gid = 0  # overlayfs makes whiteouts with the mounter's (host root's) ids
             if whiteouts and _is_whiteout(st):
                 wh = tarfile.TarInfo(f"{head}/{WHITEOUT_PREFIX}{name}" if head else WHITEOUT_PREFIX + name)
-                wh.mode, wh.uid, wh.gid, wh.mtime = 0o600, st.st_uid, st.st_gid, ti.mtime
+                wh.mode, wh.uid, wh.gid, wh.mtime = 0o600, ti.uid, ti.gid, ti.mtime
                 wh.uname = wh.gname = ""
                 tf.addfile(wh)
                 continue
@@ -472,7 +495,7 @@ def export_diff(root: str, out, whiteouts: bool = True) -> None:  # noqa: ANN001
                 tf.addfile(ti)
                 if whiteouts and _is_opaque(path):
                     opq = tarfile.TarInfo(f"{rel}/{WHITEOUT_OPAQUE}")
-                    opq.mode, opq.uid, opq.gid, opq.mtime = ti.mode, st.st_uid, st.st_gid, ti.mtime
+                    opq.mode, opq.uid, opq.gid, opq.mtime = ti.mode, ti.uid, ti.gid, ti.mtime
                     opq.uname = opq.gname = ""
                     tf.addfile(opq)
             elif stat.S_ISLNK(st.st_mode):

@@ -6,7 +6,7 @@ On disk (as Docker lays it out):
     overlay2/<cache-id>/...          (the driver's directories, see storage/overlay.py)
 
 API (blocking; the daemon calls it from a worker thread):
-    LayerStore(data_root)
+    LayerStore(data_root, idmap=None)   idmap: storage.idshift.IdentityMapping (userns-remap)
     register(stream, parent=None, compression="auto") -> Layer      one reference held by caller
     stage(stream, compression="auto") -> Staged   extract only (safe to run several at once)
     commit(staged, parent) -> Layer                 link it into the chain; one reference held
@@ -24,6 +24,10 @@ API (blocking; the daemon calls it from a worker thread):
 
 Reference counts live in memory: each child layer and each container layer holds one reference
 on its parent; the image store takes one per image at start-up (see image/service.py).
+
+With an id mapping (userns-remap) layers are extracted with owners shifted into the remapped
+range, the init and rw layers belong to the remapped root, and `diff`/`layer_tar` shift owners
+back to container ids: digests are the same as on a daemon without remapping.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from dataclasses import dataclass, field
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.storage import archive
 from dockyard.storage.compression import open_decompressed
+from dockyard.storage.idshift import IDENTITY, IdentityMapping
 from dockyard.storage.overlay import Overlay2
 from dockyard.util import atomic_write
 
@@ -112,10 +117,12 @@ class _State:
 class LayerStore:
     driver_name = "overlay2"
 
-    def __init__(self, data_root: str) -> None:
+    def __init__(self, data_root: str, idmap: IdentityMapping | None = None) -> None:
         self.data_root = data_root
+        self.idmap = idmap or IDENTITY
+        self.root_ids: tuple[int, int] | None = None if self.idmap.empty else self.idmap.root_pair()
         self.db = os.path.join(data_root, "image", "overlay2", "layerdb")
-        self.driver = Overlay2(os.path.join(data_root, "overlay2"))
+        self.driver = Overlay2(os.path.join(data_root, "overlay2"), self.root_ids)
         for sub in ("sha256", "mounts", "tmp"):
             os.makedirs(os.path.join(self.db, sub), exist_ok=True)
         self._lock = threading.RLock()
@@ -179,7 +186,7 @@ class LayerStore:
         try:
             raw = archive.HashingReader(stream)
             tar = archive.HashingReader(open_decompressed(raw, compression))
-            result = archive.apply_layer(tar, path)
+            result = archive.apply_layer(tar, path, self.idmap)
             tar.drain()  # tar padding after the end-of-archive blocks is part of the diff id
             raw.drain()
         except BaseException:
@@ -313,7 +320,7 @@ class LayerStore:
         layer = self.lookup(cid)
         if layer is None:
             raise NotFound(f"layer does not exist: {cid}")
-        archive.export_diff(layer.path, out)
+        archive.export_diff(layer.path, out, idmap=self.idmap)
 
     def _lower_diffs(self, cid: str | None) -> list[str]:
         return [layer.path for layer in reversed(self.chain(cid))]
@@ -374,6 +381,8 @@ class LayerStore:
                     os.chown(dst, st.st_uid, st.st_gid)
                     os.chmod(dst, stat.S_IMODE(st.st_mode))
                     os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+                elif self.root_ids:
+                    os.chown(dst, *self.root_ids)
             else:
                 dst = os.path.join(init_diff, rel)
                 if kind == "dir":
@@ -382,6 +391,8 @@ class LayerStore:
                     os.close(os.open(dst, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o755))
                 else:
                     os.symlink(kind, dst)
+                if self.root_ids:  # the container's root owns what the init layer adds (Docker's)
+                    os.lchown(dst, *self.root_ids)
 
     def rw_layer(self, container_id: str) -> RWLayer:
         with self._lock:
@@ -446,7 +457,7 @@ class LayerStore:
 
     def diff(self, container_id: str, out) -> None:  # noqa: ANN001 - binary writer
         """The container's changes as a layer tar (for commit, push, build)."""
-        archive.export_diff(self.rw_path(container_id), out)
+        archive.export_diff(self.rw_path(container_id), out, idmap=self.idmap)
 
     def sizes(self, container_id: str) -> tuple[int, int]:
         """(SizeRw, SizeRootFs) in bytes, as `docker ps -s` shows them."""

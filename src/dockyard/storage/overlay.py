@@ -9,6 +9,10 @@ Mounting builds `lowerdir=<l/...>:...,upperdir=<id>/diff,workdir=<id>/work` (plu
 when the kernel knows it); when the option string would not fit in a page, the new mount API
 adds one `lowerdir+` at a time, so an image of 100+ layers mounts. Mounts are reference counted
 in memory; a mount found at start-up (daemon restart) counts as one.
+
+With `root_ids` (userns-remap: the host uid and gid of the containers' root), `diff/`, `work/`
+and `merged/` belong to that user and each layer directory is group-searchable by its group, as
+Docker's driver makes them, so a container's root can reach and write its root filesystem.
 """
 
 from __future__ import annotations
@@ -44,8 +48,9 @@ class Overlay2:
 
     name = "overlay2"
 
-    def __init__(self, home: str) -> None:
+    def __init__(self, home: str, root_ids: tuple[int, int] | None = None) -> None:
         self.home = home
+        self.root_ids = root_ids if root_ids and root_ids != (0, 0) else None
         os.makedirs(os.path.join(home, LINK_DIR), mode=0o700, exist_ok=True)
         # each new layer goes to a block group with free inodes (see sys/fsflags.py)
         fsflags.set_topdir(home)
@@ -72,6 +77,9 @@ class Overlay2:
         d = self.dir(layer_id)
         os.mkdir(d, 0o710)
         os.mkdir(os.path.join(d, "diff"), 0o755)
+        if self.root_ids:
+            os.chown(d, 0, self.root_ids[1])
+            os.chown(os.path.join(d, "diff"), *self.root_ids)
         short = _short_id()
         os.symlink(f"../{layer_id}/diff", os.path.join(self.home, LINK_DIR, short))
         with open(os.path.join(d, "link"), "w") as f:
@@ -86,7 +94,12 @@ class Overlay2:
         lowers = [f"{LINK_DIR}/{self.link(parent_id)}"] + self.lower_links(parent_id)
         with open(os.path.join(d, "lower"), "w") as f:
             f.write(":".join(lowers))
-        os.makedirs(os.path.join(d, "work"), 0o700, exist_ok=True)
+        self._make_owned(os.path.join(d, "work"), 0o700)
+
+    def _make_owned(self, path: str, mode: int) -> None:
+        os.makedirs(path, mode, exist_ok=True)
+        if self.root_ids:
+            os.chown(path, *self.root_ids)
 
     def link(self, layer_id: str) -> str:
         with open(os.path.join(self.dir(layer_id), "link")) as f:
@@ -132,7 +145,7 @@ class Overlay2:
             if count:
                 self._counts[layer_id] = count + 1
                 return merged
-            os.makedirs(merged, 0o755, exist_ok=True)
+            self._make_owned(merged, 0o755)
             self._do_mount(layer_id, merged)
             self._counts[layer_id] = 1
             return merged
@@ -142,7 +155,7 @@ class Overlay2:
         lowers = self.lower_links(layer_id)
         if not lowers:
             raise ValueError(f"layer {layer_id} has no lower layers to mount over")
-        os.makedirs(os.path.join(d, "work"), 0o700, exist_ok=True)
+        self._make_owned(os.path.join(d, "work"), 0o700)
         upper, work = os.path.join(d, "diff"), os.path.join(d, "work")
         extra = self._mount_extra()
         abs_lowers = [os.path.join(self.home, x) for x in lowers]

@@ -5,6 +5,9 @@ device`) a mount made on `_data` when the first container using it starts and un
 last one stops. References (which containers use which volume) are tracked so `rm` and `prune`
 refuse or skip volumes in use, with Docker's messages. Blocking methods are plain functions; the
 daemon calls them from worker threads.
+
+With userns-remap the daemon passes `root_ids` (the remapped root's host uid and gid) and each
+new `_data` belongs to them, as Docker's local driver makes it, so the container's root can write.
 """
 
 from __future__ import annotations
@@ -56,8 +59,9 @@ class Volume:
 
 
 class VolumeService:
-    def __init__(self, data_root: str) -> None:
+    def __init__(self, data_root: str, root_ids: tuple[int, int] | None = None) -> None:
         self.root = os.path.join(data_root, "volumes")
+        self.root_ids = root_ids if root_ids and root_ids != (0, 0) else None
         os.makedirs(self.root, mode=0o701, exist_ok=True)
         self._lock = threading.RLock()
         self._vols: dict[str, Volume] = {}
@@ -124,6 +128,8 @@ class VolumeService:
             d = os.path.join(self.root, name)
             tmp = os.path.join(self.root, f".tmp-{secrets.token_hex(6)}")
             os.makedirs(os.path.join(tmp, "_data"), mode=0o755)
+            if self.root_ids:
+                os.chown(os.path.join(tmp, "_data"), *self.root_ids)
             atomic_write(os.path.join(tmp, "opts.json"), json.dumps({
                 "Driver": driver, "Labels": vol.labels, "Options": opts, "CreatedAt": vol.created_at,
                 "Anonymous": anonymous}))  # fmt: skip
