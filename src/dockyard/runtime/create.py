@@ -111,6 +111,12 @@ def create(root: str, container_id: str, opts: Options, attached: bool = False, 
     new = cfg.new_namespaces(config)
     join = cfg.joined_namespaces(config)
     plan = rootfs_plan(config, rootfs, opts.no_pivot, os.path.exists("/proc/kcore"), bundle)
+    early_sysctls: dict[str, str] = {}
+    if ("user" in new or any(t == "user" for t, _ in join)) and any(t == "network" for t, _ in join):
+        # a joined network namespace may belong to the host's user namespace: its sysctls are
+        # written before we enter the container's user namespace (see nsenter.py)
+        early_sysctls = {k: str(v) for k, v in (linux.get("sysctl") or {}).items() if k.startswith("net.")}
+        plan = [op for op in plan if not (op[0] == "sysctl" and op[1] in early_sysctls)]
 
     cdir = st.reserve(root, container_id)
     cg = None
@@ -154,7 +160,7 @@ def create(root: str, container_id: str, opts: Options, attached: bool = False, 
         ch = Channel()
         child = os.fork()
         if child == 0:
-            _intermediate(ch, spec, cg, join, new, linux, forwarding, our_console)
+            _intermediate(ch, spec, cg, join, new, linux, forwarding, our_console, early_sysctls)
         ch.parent_side()
         if console_fd >= 0:
             os.close(console_fd)
@@ -241,7 +247,8 @@ def create(root: str, container_id: str, opts: Options, attached: bool = False, 
         raise
 
 
-def _intermediate(ch: Channel, spec, cg, join, new, linux: dict, forwarding: bool, our_console: int) -> None:
+def _intermediate(ch: Channel, spec, cg, join, new, linux: dict, forwarding: bool, our_console: int,
+                  early_sysctls: dict[str, str] | None = None) -> None:  # fmt: skip
     """The first child. Never returns."""
     try:
         if forwarding:
@@ -259,7 +266,7 @@ def _intermediate(ch: Channel, spec, cg, join, new, linux: dict, forwarding: boo
         ch.reply("cgroup")
         from dockyard.runtime import nsenter
 
-        nsenter.enter(ch, join, new, linux.get("timeOffsets"))
+        nsenter.enter(ch, join, new, linux.get("timeOffsets"), early_sysctls)
         pid = os.fork()
         if pid == 0:
             from dockyard.runtime.init import run_init
