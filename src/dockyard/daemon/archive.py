@@ -8,6 +8,10 @@ paths and symlinks (absolute or relative) all stay inside that root, so a symlin
 container cannot point a copy at the host. Walking down a tree never follows symlinks (O_NOFOLLOW
 on every *at() call); extraction creates each entry relative to a parent directory fd resolved
 the same way, and refuses names that leave the destination.
+
+Under userns-remap the root carries the daemon's id mapping: owners in an uploaded tar are
+shifted to host ids (root of the container is the remapped root on disk), and owners in a
+download are shifted back (ids the mapping does not cover show as 65534, as inside the container).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.errors import Forbidden, InvalidParameter, NotFound
+from dockyard.storage.idshift import IdentityMapping
 from dockyard.sys import linux
 
 # Go's os.FileMode type bits (what X-Docker-Container-Path-Stat carries)
@@ -63,6 +68,7 @@ class Root:
 
     fd: int
     redirects: list[tuple[str, str]]  # (container mount point, host source), longest first
+    idmap: IdentityMapping | None = None  # userns-remap: container ids <-> host ids
 
     def locate(self, path: str) -> tuple[int, str, bool]:
         """Container path -> (dirfd to resolve against, relative path, fd is owned by caller)."""
@@ -77,10 +83,11 @@ class Root:
         os.close(self.fd)
 
 
-def open_root(root_path: str, redirects: list[tuple[str, str]] | None = None) -> Root:
+def open_root(root_path: str, redirects: list[tuple[str, str]] | None = None,
+              idmap: IdentityMapping | None = None) -> Root:  # fmt: skip
     fd = os.open(root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     reds = sorted(redirects or [], key=lambda r: len(r[0]), reverse=True)
-    return Root(fd, reds)
+    return Root(fd, reds, idmap if idmap is not None and not idmap.empty else None)
 
 
 def _split(rel: str) -> tuple[str, str]:
@@ -147,10 +154,12 @@ def stat_header(info: dict[str, Any]) -> str:
     return base64.b64encode(json.dumps(info).encode()).decode()
 
 
-def _tarinfo(name: str, st: os.stat_result, link: str = "") -> tarfile.TarInfo:
+def _tarinfo(name: str, st: os.stat_result, link: str = "", idmap: IdentityMapping | None = None) -> tarfile.TarInfo:
     ti = tarfile.TarInfo(name)
     ti.mode = st.st_mode & 0o7777
     ti.uid, ti.gid = st.st_uid, st.st_gid
+    if idmap is not None:
+        ti.uid, ti.gid = idmap.to_container_or_overflow(st.st_uid, st.st_gid)
     ti.mtime = st.st_mtime
     if stat.S_ISDIR(st.st_mode):
         ti.type = tarfile.DIRTYPE
@@ -170,13 +179,14 @@ def _tarinfo(name: str, st: os.stat_result, link: str = "") -> tarfile.TarInfo:
     return ti
 
 
-def _walk(tf: tarfile.TarFile, dfd: int, name: str, arc: str, seen: dict[tuple[int, int], str]) -> None:
+def _walk(tf: tarfile.TarFile, dfd: int, name: str, arc: str, seen: dict[tuple[int, int], str],
+          idmap: IdentityMapping | None = None) -> None:  # fmt: skip
     """Add `name` (relative to directory fd `dfd`, never followed) as `arc`, recursively."""
     st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
     if stat.S_ISSOCK(st.st_mode):
         return
     link = os.readlink(name, dir_fd=dfd) if stat.S_ISLNK(st.st_mode) else ""
-    ti = _tarinfo(arc, st, link)
+    ti = _tarinfo(arc, st, link, idmap)
     if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
         key = (st.st_dev, st.st_ino)
         if key in seen:
@@ -196,7 +206,7 @@ def _walk(tf: tarfile.TarFile, dfd: int, name: str, arc: str, seen: dict[tuple[i
         sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
         try:
             for child in sorted(os.listdir(sub)):
-                _walk(tf, sub, child, f"{arc}/{child}" if arc not in (".", "") else child, seen)
+                _walk(tf, sub, child, f"{arc}/{child}" if arc not in (".", "") else child, seen, idmap)
         finally:
             os.close(sub)
         return
@@ -212,14 +222,14 @@ def write_archive(root: Root, path: str, out: Any, who: str) -> None:
     try:
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
             if name:
-                _walk(tf, pfd, name, arc, {})
+                _walk(tf, pfd, name, arc, {}, root.idmap)
             else:
                 # the root (or a '..'/'.' path): walk its entries
-                tf.addfile(_tarinfo(".", os.stat(f"/proc/self/fd/{pfd}")))
+                tf.addfile(_tarinfo(".", os.stat(f"/proc/self/fd/{pfd}"), "", root.idmap))
                 dfd = os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
                 try:
                     for child in sorted(os.listdir(dfd)):
-                        _walk(tf, dfd, child, child if arc in (".", "/") else f"{arc}/{child}", {})
+                        _walk(tf, dfd, child, child if arc in (".", "/") else f"{arc}/{child}", {}, root.idmap)
                 finally:
                     os.close(dfd)
     finally:
@@ -242,6 +252,8 @@ def _mkdirs(root: Root, path: str) -> int:
         try:
             try:
                 os.mkdir(name, 0o755, dir_fd=pfd)
+                if root.idmap is not None:
+                    os.chown(name, *root.idmap.root_pair(), dir_fd=pfd, follow_symlinks=False)
             except FileExistsError:
                 pass
             return linux.openat2(pfd, name, os.O_PATH | os.O_DIRECTORY, 0, RESOLVE)
@@ -317,6 +329,8 @@ def _extract_one(tf: tarfile.TarFile, m: tarfile.TarInfo, pfd: int, name: str, n
                 else:
                     os.unlink(name, dir_fd=real)
         uid, gid = (m.uid, m.gid) if keep_owner else (0, 0)
+        if root.idmap is not None:
+            uid, gid = root.idmap.to_host(uid, gid)
         if m.isdir():
             if old is None or not stat.S_ISDIR(old.st_mode):
                 os.mkdir(name, 0o700, dir_fd=real)

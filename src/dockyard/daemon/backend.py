@@ -154,13 +154,14 @@ class ContainerBackend:
         """The root to resolve paths in and whether we mounted the rootfs for it."""
         if c.state.running and c.state.pid and not c.state.restarting:
             try:
-                return await asyncio.to_thread(archive.open_root, f"/proc/{c.state.pid}/root"), False
+                return await asyncio.to_thread(archive.open_root, f"/proc/{c.state.pid}/root", None,
+                                               self.d.id_mapping), False  # fmt: skip
             except OSError:
                 pass
         rootfs = await asyncio.to_thread(self.d.layers.mount, c.id)
         reds = [(mp["Destination"], mp["Source"]) for mp in c.mount_points if mp.get("Source") and mp["Type"] != "tmpfs"]
         try:
-            return await asyncio.to_thread(archive.open_root, rootfs, reds), True
+            return await asyncio.to_thread(archive.open_root, rootfs, reds, self.d.id_mapping), True
         except BaseException:
             await asyncio.to_thread(self.d.layers.unmount, c.id)
             raise

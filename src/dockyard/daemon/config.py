@@ -65,6 +65,7 @@ class DaemonConfig:
     init_path: str | None = None
     shutdown_timeout: int = 15
     userns_remap: str = ""
+    id_mapping: Any = None  # storage.idshift.IdentityMapping once daemon/idmap.setup() resolved userns_remap
     seccomp_profile: str | None = None
     no_new_privileges: bool = False
     cgroup_parent: str = "dockyard"

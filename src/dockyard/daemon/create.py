@@ -8,7 +8,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from dockyard.daemon import health, hostconfig, mounts, names
+from dockyard.daemon import health, hostconfig, idmap, mounts, names
 from dockyard.daemon.container import Container
 from dockyard.errors import DockyardError, InvalidParameter, NotFound
 from dockyard.util import new_id
@@ -38,6 +38,8 @@ async def create(d: Daemon, name: str | None, body: dict[str, Any]) -> tuple[str
     hc = hostconfig.normalize_host_config(body.get("HostConfig"), d.config.default_shm_size,
                                           log_driver=d.config.log_driver)
     hostconfig.validate_host_config(hc, os.cpu_count() or 1, await asyncio.to_thread(_host_cpus))
+    if d.id_mapping is not None:
+        idmap.check_host_config(hc)  # --privileged, --network=host, --pid=host need --userns=host
     d.networking.validate_mode(hc)
     runtime_name = hc.get("Runtime") or d.config.default_runtime
     d.config.runtime(runtime_name)  # unknown runtime -> 400 now, not at start
@@ -84,7 +86,7 @@ async def create(d: Daemon, name: str | None, body: dict[str, Any]) -> tuple[str
     for mp in points:
         if mp["Type"] == "bind":
             # --mount refuses a missing source, -v creates it (as dockerd does, at create)
-            await asyncio.to_thread(mounts.ensure_bind_source, mp)
+            await asyncio.to_thread(mounts.ensure_bind_source, mp, d.root_ids)
 
     cid = new_id()
     if name:
@@ -102,7 +104,7 @@ async def create(d: Daemon, name: str | None, body: dict[str, Any]) -> tuple[str
     made_volumes: list[str] = []
     layer_made = False
     try:
-        await asyncio.to_thread(os.makedirs, cdir, 0o710, True)
+        await asyncio.to_thread(d.store.make_dir, cid)
         await asyncio.to_thread(d.layers.create_rw, cid, image.top_layer)
         layer_made = True
         for mp in points:

@@ -37,8 +37,12 @@ class Daemon:
         for d in (self.data_root, self.exec_root, self.runtime_root, os.path.join(self.exec_root, "containers"),
                   os.path.join(self.exec_root, "exec")):  # fmt: skip
             os.makedirs(d, mode=0o711, exist_ok=True)
+        # userns-remap (daemon/idmap.py): the containers' root is this host uid/gid pair, layers and
+        # volumes are owned accordingly; None without remapping
+        self.id_mapping = config.id_mapping if config.id_mapping is not None and not config.id_mapping.empty else None
+        self.root_ids: tuple[int, int] | None = self.id_mapping.root_pair() if self.id_mapping else None
         self.events = EventBus()
-        self.layers = LayerStore(self.data_root)
+        self.layers = LayerStore(self.data_root, self.id_mapping)
         self.images: Any = None
         try:
             from dockyard.image.service import ImageService
@@ -50,8 +54,8 @@ class Daemon:
             self.images.image_users = self.image_users
         except ImportError:  # pragma: no cover - the image layer is part of the tree
             log.warning("image service not available")
-        self.volumes = VolumeService(self.data_root)
-        self.store = ContainerStore(self.data_root)
+        self.volumes = VolumeService(self.data_root, self.root_ids)
+        self.store = ContainerStore(self.data_root, self.root_ids)
         self.networking = Networking(config, self)
         self.execs = ExecStore()
         self.monitor = Monitor(self)

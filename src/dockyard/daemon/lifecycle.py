@@ -227,13 +227,17 @@ async def _run(d: Daemon, c: Container) -> None:
                 if not mp.get("NoCopy") and mp.get("RW", True) is not None:
                     await asyncio.to_thread(_copy_up, rootfs, mp["Destination"], mp["Source"])
             elif mp["Type"] == "bind":
-                await asyncio.to_thread(mounts.ensure_bind_source, mp)
+                await asyncio.to_thread(mounts.ensure_bind_source, mp, d.root_ids)
 
         marks.append(("mounts", time.perf_counter()))
         sandbox = await d.networking.prepare(c)
         undo.append(lambda: d.networking.release(c))
         paths = await asyncio.to_thread(networking.write_files, d.store.dir(c.id), c.hostname, sandbox)
         c.hostname_path, c.hosts_path, c.resolv_conf_path = paths["/etc/hostname"], paths["/etc/hosts"], paths["/etc/resolv.conf"]
+        id_mappings = _id_mappings(d, c)
+        if id_mappings is not None and d.root_ids:
+            # the container's root may edit its /etc/hosts, hostname and resolv.conf (bind mounts)
+            await asyncio.to_thread(_chown_files, list(paths.values()), d.root_ids)
         if sandbox.settings:
             c.network_settings.update(sandbox.settings)
 
@@ -241,6 +245,10 @@ async def _run(d: Daemon, c: Container) -> None:
         user = await asyncio.to_thread(userdb.lookup, rootfs, c.config.get("User") or "",
                                        c.host_config.get("GroupAdd") or [])  # fmt: skip
         ns_paths = _namespace_paths(d, c)
+        if id_mappings is not None:
+            user_ns = _shared_user_namespace(d, c)
+            if user_ns:
+                ns_paths["user"] = user_ns
         spec_in = oci_spec.SpecInputs(
             container_id=c.id,
             config=c.config,
@@ -258,6 +266,7 @@ async def _run(d: Daemon, c: Container) -> None:
             default_ulimits=tuple(cfg.default_ulimits.values()),
             host_devices=tuple(await asyncio.to_thread(_privileged_devices)) if c.host_config.get("Privileged") else (),
             seccomp_profile=d.seccomp_default,
+            id_mappings=id_mappings,
             cgroup_parent=c.host_config.get("CgroupParent") or cfg.cgroup_parent,
             available_caps=d.caps,
         )
@@ -336,6 +345,38 @@ def _log_size(v: str | None) -> int:
     if not v or v == "-1":
         return -1
     return parse_size(v)
+
+
+def _id_mappings(d: Daemon, c: Container) -> tuple[list[dict[str, int]], list[dict[str, int]]] | None:
+    """The OCI uid/gid maps of a container in the daemon's userns-remap mapping, else None."""
+    from dockyard.daemon import idmap
+
+    if d.id_mapping is None or not idmap.remapped(c.host_config):
+        return None
+    return d.id_mapping.oci()
+
+
+def _chown_files(paths: list[str], owner: tuple[int, int]) -> None:
+    for p in paths:
+        os.chown(p, *owner)
+
+
+def _shared_user_namespace(d: Daemon, c: Container) -> str | None:
+    """Under userns-remap, a container joining another's network, PID, IPC or UTS namespace joins
+    its user namespace too (the other's namespaces belong to it), as Docker does."""
+    for key in ("NetworkMode", "PidMode", "IpcMode", "UTSMode"):
+        mode = str(c.host_config.get(key) or "")
+        if not mode.startswith("container:"):
+            continue
+        other = d.store.get(mode.split(":", 1)[1])
+        if not other.state.running:
+            continue  # the namespace join itself reports it
+        from dockyard.daemon import idmap
+
+        if not idmap.remapped(other.host_config):
+            raise Conflict(f"cannot join the namespaces of container {other.id}: it runs with --userns=host")
+        return f"/proc/{other.state.pid}/ns/user"
+    return None
 
 
 def _namespace_paths(d: Daemon, c: Container) -> dict[str, str]:

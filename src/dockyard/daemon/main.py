@@ -87,11 +87,6 @@ def main(argv: list[str] | None = None) -> int:
     if not cfg.shim_path:
         print("dockyard-shim not found: run `make shim` (or set --shim)", file=sys.stderr)
         return 1
-    if cfg.userns_remap:
-        # the spec side is ready (oci_spec id_mappings); remapped copies of the layers are not
-        print("userns-remap is not supported yet by Dockyard's storage: refusing to start without it "
-              "rather than run containers unmapped", file=sys.stderr)
-        return 1
     from dockyard.daemon import lock
 
     try:
@@ -100,6 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     except lock.LockHeld as e:
         print(str(e), file=sys.stderr)
         return 1
+    if cfg.userns_remap:
+        from dockyard.daemon import idmap
+
+        try:
+            # subordinate ids of the remap user; state moves to <data-root>/<uid>.<gid> (daemon/idmap.py)
+            cfg = idmap.setup(cfg)
+        except idmap.RemapError as e:
+            print(f"failed to start daemon: {e}", file=sys.stderr)
+            return 1
     if cfg.pidfile:
         _take_pidfile(cfg.pidfile)
     try:

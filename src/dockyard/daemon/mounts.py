@@ -197,11 +197,14 @@ def oci_mounts(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def ensure_bind_source(mp: dict[str, Any]) -> None:
-    """-v creates a missing host directory; --mount refuses it (blocking)."""
+def ensure_bind_source(mp: dict[str, Any], owner: tuple[int, int] | None = None) -> None:
+    """-v creates a missing host directory (owned by `owner`, the remapped root under
+    userns-remap, as Docker makes it); --mount refuses it (blocking)."""
     src = mp["Source"]
     if os.path.exists(src):
         return
     if mp.get("MustExist"):
         raise InvalidParameter(f'invalid mount config for type "bind": bind source path does not exist: {src}')
     os.makedirs(src, mode=0o755, exist_ok=True)
+    if owner is not None:
+        os.chown(src, *owner)

@@ -91,7 +91,7 @@ class SpecInputs:
     mounts: tuple[dict[str, Any], ...] = ()  # OCI mounts from binds, volumes, tmpfs (resolved by the daemon)
     etc_files: dict[str, str] = dataclasses.field(default_factory=dict)  # /etc/hosts etc. -> host path
     netns: str | None = None  # "host", a netns path to join, or None for a new one
-    namespace_paths: dict[str, str] = dataclasses.field(default_factory=dict)  # "ipc"/"pid"/"uts": path or "host"
+    namespace_paths: dict[str, str] = dataclasses.field(default_factory=dict)  # "ipc"/"pid"/"uts": path or "host"; "user": path
     init_path: str | None = None  # host path of a static init (tini) for --init
     hard_limits: dict[str, int] = dataclasses.field(default_factory=dict)  # "RLIMIT_NOFILE" -> host hard limit
     default_ulimits: tuple[dict[str, Any], ...] = ()  # daemon's default-ulimits
@@ -282,7 +282,11 @@ def _namespaces(inp: SpecInputs) -> list[dict[str, Any]]:
         out.append({"type": kind, "path": path} if path else {"type": kind})
     if hc.get("CgroupnsMode") == "private":
         out.append({"type": "cgroup"})
-    if inp.id_mappings:
+    user_path = inp.namespace_paths.get("user")
+    if user_path:
+        # userns-remap with container:<id> modes: join that container's user namespace too
+        out.append({"type": "user", "path": user_path})
+    elif inp.id_mappings:
         out.append({"type": "user"})
     return out
 
@@ -383,7 +387,7 @@ def build_spec(inp: SpecInputs) -> dict[str, Any]:
             linux["seccomp"] = seccomp.from_docker_profile(daemon_default, caps)
         else:
             linux["seccomp"] = seccomp.default_profile(caps)
-    if inp.id_mappings:
+    if inp.id_mappings and not inp.namespace_paths.get("user"):
         linux["uidMappings"], linux["gidMappings"] = inp.id_mappings
     mount_opts = {o for m in user_mounts for o in m.get("options", [])}
     if mount_opts & {"shared", "rshared"}:

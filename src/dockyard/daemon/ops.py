@@ -144,16 +144,23 @@ async def changes(d: Daemon, c: Container) -> list[dict[str, Any]]:
     return await asyncio.to_thread(d.layers.changes, c.id)
 
 
-def _tar_tree(root: str, out: Any) -> None:
+def _tar_tree(root: str, out: Any, idmap: Any = None) -> None:
+    """The tree as a tar; under userns-remap owners are shifted back to container ids."""
+
+    def shift(ti: tarfile.TarInfo) -> tarfile.TarInfo:
+        ti.uid, ti.gid = idmap.to_container_or_overflow(ti.uid, ti.gid)
+        ti.uname = ti.gname = ""
+        return ti
+
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
         for name in sorted(os.listdir(root)):
-            tf.add(os.path.join(root, name), arcname=name, recursive=True)
+            tf.add(os.path.join(root, name), arcname=name, recursive=True, filter=shift if idmap is not None else None)
 
 
 async def export(d: Daemon, c: Container) -> AsyncIterator[bytes]:
     rootfs = await asyncio.to_thread(d.layers.mount, c.id)
     try:
-        async for chunk in threadstream.stream(lambda w: _tar_tree(rootfs, w)):
+        async for chunk in threadstream.stream(lambda w: _tar_tree(rootfs, w, d.id_mapping)):
             yield chunk
     finally:
         await asyncio.to_thread(d.layers.unmount, c.id)

@@ -23,9 +23,13 @@ log = logging.getLogger("dockyard.store")
 
 
 class ContainerStore:
-    def __init__(self, data_root: str) -> None:
+    def __init__(self, data_root: str, root_ids: tuple[int, int] | None = None) -> None:
         self.root = os.path.join(data_root, "containers")
         os.makedirs(self.root, mode=0o710, exist_ok=True)
+        # userns-remap: the remapped root's group may traverse to the files bound into containers
+        self.root_gid = root_ids[1] if root_ids else None
+        if self.root_gid is not None:
+            os.chown(self.root, os.getuid(), self.root_gid)
         self._by_id: dict[str, Container] = {}
         self._names: dict[str, str] = {}  # name -> id
         self._lock = threading.Lock()  # guards the dicts against worker threads
@@ -34,6 +38,14 @@ class ContainerStore:
     # --- paths ----------------------------------------------------------------------------------
     def dir(self, cid: str) -> str:
         return os.path.join(self.root, cid)
+
+    def make_dir(self, cid: str) -> str:
+        """Create the container's directory (0710; group: the remapped root's, if any). Blocking."""
+        d = self.dir(cid)
+        os.makedirs(d, 0o710, exist_ok=True)
+        if self.root_gid is not None:
+            os.chown(d, os.getuid(), self.root_gid)
+        return d
 
     # --- loading (start-up, blocking) -------------------------------------------------------------
     def load_all(self) -> list[Container]:
