@@ -27,7 +27,7 @@ from dockyard.storage import archive as tarsafe
 from dockyard.storage.compression import open_decompressed
 
 if TYPE_CHECKING:
-    from dockyard.image.service import Image, ImageService
+    from dockyard.image.service import Image, ImageService, Lease
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -172,6 +172,11 @@ def _safe_file(root: str, name: str) -> str:
 
 def load(svc: ImageService, stream, progress: Progress | None = None) -> list[str]:  # noqa: ANN001
     """Load images from a docker-archive or OCI layout tar; returns Docker's "Loaded image" lines."""
+    with svc._collect_on_failure(), svc.lease() as lease:  # noqa: SLF001 - the service's own helper
+        return _load(svc, stream, progress, lease)
+
+
+def _load(svc: ImageService, stream, progress: Progress | None, lease: Lease) -> list[str]:  # noqa: ANN001
     emit = progress or (lambda _m: None)
     tmp = tempfile.mkdtemp(prefix="load-", dir=svc.content.ingest)
     try:
@@ -197,7 +202,7 @@ def load(svc: ImageService, stream, progress: Progress | None = None) -> list[st
             raise InvalidParameter("invalid archive: neither manifest.json nor index.json was found (not a docker-archive or OCI layout)")
         out: list[str] = []
         for config, layer_files, tags in entries:
-            image_id = _load_one(svc, config, layer_files, emit)
+            image_id = _load_one(svc, config, layer_files, emit, lease)
             if tags:
                 for t in tags:
                     ref = reference.parse_normalized(t)
@@ -249,7 +254,7 @@ def _oci_entries(root: str) -> list[tuple[bytes, list[str], list[str]]]:
     return out
 
 
-def _load_one(svc: ImageService, config: bytes, layer_files: list[str], emit) -> str:  # noqa: ANN001
+def _load_one(svc: ImageService, config: bytes, layer_files: list[str], emit, lease: Lease) -> str:  # noqa: ANN001
     try:
         cfg = json.loads(config)
         diff_ids = list(cfg["rootfs"]["diff_ids"])
@@ -262,11 +267,9 @@ def _load_one(svc: ImageService, config: bytes, layer_files: list[str], emit) ->
     try:
         for i, path in enumerate(layer_files):
             cid = _chain(parent, diff_ids[i])
-            existing = svc.layers.lookup(cid)
-            if existing is not None:
-                svc.layers.get(cid)
-                layer = existing
-            else:
+            try:
+                layer = svc.layers.get(cid)  # a reference taken atomically: a concurrent rmi cannot drop it
+            except NotFound:
                 size = os.path.getsize(path)
                 emit({"status": "Loading layer", "progressDetail": {"current": size, "total": size}, "id": diff_ids[i][7:19]})
                 with open(path, "rb") as f:
@@ -277,7 +280,7 @@ def _load_one(svc: ImageService, config: bytes, layer_files: list[str], emit) ->
             parent = layer.chain_id
         if parent is not None:
             svc.layers.get(parent)
-        return svc.add_image(config, parent)
+        return svc.add_image(config, parent, lease=lease)
     finally:
         for c in reversed(held):
             svc.layers.release(c)

@@ -25,7 +25,7 @@ from dockyard.image.registry import Registry, RegistryConfig, RegistryError
 from dockyard.storage.layers import Staged, chain_id
 
 if TYPE_CHECKING:
-    from dockyard.image.service import ImageService
+    from dockyard.image.service import ImageService, Lease
 
 MAX_CONCURRENT_DOWNLOADS = 3
 
@@ -107,17 +107,18 @@ def pull_sync(svc: ImageService, ref_str: str, auth: dict | None = None, progres
     if auth is None:
         auth = authmod.lookup(ref.domain)
     endpoints = _endpoints(ref, auth, config)
-    for n, reg in enumerate(endpoints):
-        try:
-            return _pull_from(svc, reg, ref, emit, mf.parse_platform(platform))
-        except (RegistryError, NotFound, Unauthorized):
-            if n == len(endpoints) - 1:
-                raise
-            # a mirror failed: fall back to the next endpoint
+    with svc._collect_on_failure(), svc.lease() as lease:  # noqa: SLF001 - the service's own helper
+        for n, reg in enumerate(endpoints):
+            try:
+                return _pull_from(svc, reg, ref, emit, mf.parse_platform(platform), lease)
+            except (RegistryError, NotFound, Unauthorized):
+                if n == len(endpoints) - 1:
+                    raise
+                # a mirror failed: fall back to the next endpoint
     raise AssertionError("unreachable")
 
 
-def _pull_from(svc: ImageService, reg: Registry, ref: reference.Reference, emit, want_platform) -> str:  # noqa: ANN001
+def _pull_from(svc: ImageService, reg: Registry, ref: reference.Reference, emit, want_platform, lease: Lease) -> str:  # noqa: ANN001
     repo = ref.path
     body, media, top_digest = _fetch_manifest(reg, ref)
     # the first message goes out once the image is known to exist: errors before it can still be
@@ -162,8 +163,18 @@ def _pull_from(svc: ImageService, reg: Registry, ref: reference.Reference, emit,
     for d in diff_ids:
         cid = chain_id(cid, d)
         chains.append(cid)
-    exists = [svc.layers.lookup(c) is not None for c in chains]
-    first_missing = exists.index(False) if False in exists else len(chains)
+    held: list[str] = []  # references we take while building, dropped at the end
+    # the deepest layer already present, with a reference taken at once (its parents are held
+    # through it): a concurrent rmi of the image that brought them cannot remove them now
+    first_missing = 0
+    for k in range(len(chains), 0, -1):
+        try:
+            svc.layers.get(chains[k - 1])
+        except NotFound:
+            continue
+        held.append(chains[k - 1])
+        first_missing = k
+        break
     for i, desc in enumerate(man.layers):
         short = desc.digest[7:19]
         if i < first_missing:
@@ -171,14 +182,10 @@ def _pull_from(svc: ImageService, reg: Registry, ref: reference.Reference, emit,
         else:
             emit(detail("Pulling fs layer", short))
 
-    held: list[str] = []  # references we take while building, dropped at the end
     committed: set[int] = set()
     cancelled = threading.Event()
     futures: dict[int, Future] = {}
     try:
-        if first_missing > 0:
-            svc.layers.get(chains[first_missing - 1])
-            held.append(chains[first_missing - 1])
         with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_DOWNLOADS, thread_name_prefix="dockyard-pull") as pool:
             for i in range(first_missing, len(man.layers)):
                 desc = man.layers[i]
@@ -209,7 +216,7 @@ def _pull_from(svc: ImageService, reg: Registry, ref: reference.Reference, emit,
         top = chains[-1] if chains else None
         if top is not None:
             svc.layers.get(top)
-        image_id = svc.add_image(raw_config, top)
+        image_id = svc.add_image(raw_config, top, lease=lease)
     finally:
         for c in reversed(held):
             svc.layers.release(c)

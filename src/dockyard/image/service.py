@@ -22,10 +22,12 @@ Blocking methods are plain functions: the daemon runs them in a worker thread. `
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from dockyard.errors import Conflict, InvalidParameter, NotFound
@@ -74,6 +76,15 @@ class Image:
         return self.id[7:19]
 
 
+@dataclass
+class Lease:
+    """What an operation in flight (pull, load, import, commit) protects from garbage collection:
+    every blob written since it started, and the images it made before they are tagged."""
+
+    started_ns: int
+    images: set[str] = field(default_factory=set)
+
+
 def top_chain(diff_ids: list[str]) -> str | None:
     cid = None
     for d in diff_ids:
@@ -107,6 +118,7 @@ class ImageService:
         self.lock = threading.RLock()
         self.image_users: Callable[[str], list[tuple[str, bool]]] = lambda _id: []
         self._held: dict[str, str | None] = {}  # image id -> the top layer we hold a reference on
+        self._leases: list[Lease] = []
         for image_id in self.store.ids():
             raw = self.store.get_config(image_id)
             try:
@@ -119,8 +131,52 @@ class ImageService:
             if top is not None:
                 self.layers.get(top)
             self._held[image_id] = top
-        # anything not held now (left by an interrupted pull or import) is unreachable
+        # anything not held now (left by an interrupted pull, load or import) is unreachable
         self.layers.gc()
+        self.gc_content()
+
+    # --- garbage collection -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[Lease]:
+        """Protect an operation's blobs and new images from a concurrent rmi/prune until it ends."""
+        lease = Lease(time.time_ns())
+        with self.lock:
+            self._leases.append(lease)
+        try:
+            yield lease
+        finally:
+            with self.lock:
+                self._leases.remove(lease)
+
+    def _leased(self, image_id: str) -> bool:
+        return any(image_id in lease.images for lease in self._leases)
+
+    def gc_content(self) -> list[str]:
+        """Delete the content store's blobs nothing references: a blob stays while an image is its
+        config, a repo digest names it (manifests), a layer in the store was pulled, imported or
+        pushed as it (distribution metadata), or a lease in flight may still need it."""
+        with self.lock:
+            keep = set(self._held)
+            for refs in list(self.store.repositories.values()):
+                for ref, image_id in refs.items():
+                    if "@" in ref and image_id in self._held:
+                        keep.add(ref.rsplit("@", 1)[1])
+            for layer in self.layers.layers():
+                keep.update(e.get("Digest", "") for e in self.store.blobs_for_diff(layer.diff_id))
+            cutoff = min((lease.started_ns for lease in self._leases), default=None)
+            removed = []
+            for digest in self.content.digests():
+                if digest in keep:
+                    continue
+                if cutoff is not None:
+                    try:
+                        if os.stat(self.content.path(digest)).st_mtime_ns >= cutoff - 1_000_000_000:
+                            continue  # written while an operation in flight may still use it
+                    except (FileNotFoundError, InvalidParameter):
+                        continue
+                self.content.delete(digest)
+                removed.append(digest)
+            return removed
 
     # --- lookup -----------------------------------------------------------------------------------
     def _image(self, image_id: str) -> Image:
@@ -217,9 +273,11 @@ class ImageService:
         raw = json.dumps(config, separators=(",", ":")).encode()
         return self.add_image(raw, top_layer, repo_tag)
 
-    def add_image(self, raw: bytes, top_layer: str | None, repo_tag: str | None = None) -> str:
+    def add_image(self, raw: bytes, top_layer: str | None, repo_tag: str | None = None, lease: Lease | None = None) -> str:
         with self.lock:
             image_id = self.store.put_config(raw)
+            if lease is not None:
+                lease.images.add(image_id)  # not prunable before its caller has tagged it
             if image_id in self._held:
                 if top_layer is not None:
                     self.layers.release(top_layer)
@@ -243,6 +301,19 @@ class ImageService:
             ref = reference.parse_normalized(repo_tag)
             if ref.digest:
                 raise InvalidParameter("cannot import digest reference")
+        with self._collect_on_failure(), self.lease():
+            return self._import(stream, repo_tag, changes, message, src)
+
+    @contextlib.contextmanager
+    def _collect_on_failure(self) -> Iterator[None]:
+        """A failed operation's blobs go at once (its lease must be closed first)."""
+        try:
+            yield
+        except BaseException:
+            self.gc_content()
+            raise
+
+    def _import(self, stream, repo_tag: str | None, changes: list[str] | None, message: str | None, src: str) -> str:  # noqa: ANN001
         layer = self.register_layer(stream, None)
         created = now_rfc3339()
         msg = message or f"Imported from {src}"
@@ -275,6 +346,20 @@ class ImageService:
         container_config: dict | None = None,
     ) -> str:
         """An image from a container's rw layer over its image (what `docker commit` does)."""
+        with self._collect_on_failure(), self.lease():
+            return self._commit(container_id, parent_image, repo_tag, config, changes, author, comment, container_config)
+
+    def _commit(
+        self,
+        container_id: str,
+        parent_image: str | None,
+        repo_tag: str | None,
+        config: dict | None,
+        changes: list[str] | None,
+        author: str,
+        comment: str,
+        container_config: dict | None,
+    ) -> str:
         import tempfile
 
         parent = self.get(parent_image) if parent_image else None
@@ -564,6 +649,7 @@ class ImageService:
             if users and not force:
                 return records  # a stopped container keeps the untagged image alive
             records += self._delete_image(image_id)
+            self.gc_content()
             return records
 
     def _delete_image(self, image_id: str) -> list[dict]:
@@ -595,6 +681,10 @@ class ImageService:
                 continue
             before = {layer.chain_id: layer.size for layer in self.layers.layers()}
             with self.lock:
+                if img.id not in self._held or self._leased(img.id):
+                    continue  # gone meanwhile, or made by a pull/load that has not tagged it yet
+                if dangling_only and self.store.refs_of(img.id):
+                    continue  # tagged meanwhile
                 records = []
                 for r, k in self.store.refs_of(img.id):
                     self._untag(r, k)
@@ -604,6 +694,7 @@ class ImageService:
                 if "Deleted" in rec and rec["Deleted"] in before:
                     reclaimed += before[rec["Deleted"]]
             deleted += records
+        self.gc_content()
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     def disk_usage(self) -> tuple[list[dict], int]:
