@@ -178,6 +178,19 @@ def test_default_creates_dockremap_and_remapped_root(remap: TestDaemon) -> None:
     assert status == 200
     assert info["DockerRootDir"] == remapped
     assert "name=userns" in info["SecurityOptions"]
+    # as `dockyard info` and the Docker CLI print it
+    from cli.cliutil import launcher
+
+    clients = [[*launcher(), "-H", remap.host, "info"]]
+    if shutil.which("docker"):
+        clients.append(["docker", "-H", remap.host, "info"])
+    for argv in clients:
+        cp = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=dict(os.environ, DOCKER_CONFIG=remap.root))
+        assert cp.returncode == 0, cp.stderr
+        lines = [x.strip() for x in cp.stdout.splitlines()]
+        assert f"Docker Root Dir: {remapped}" in lines, (argv[0], cp.stdout)
+        sec = lines.index("Security Options:")
+        assert "userns" in lines[sec + 1 : sec + 6], (argv[0], cp.stdout)
 
 
 def test_layers_are_owned_by_shifted_ids(remap: TestDaemon) -> None:
