@@ -124,7 +124,8 @@ def test_plan_for_runc_default_spec():
     ops = P.rootfs_plan(default_spec(), "/b/rootfs", kcore_exists=True)
     tags = [o[0] for o in ops]
     assert ops[0] == ("propagation", L.MS_SLAVE | L.MS_REC)
-    assert ops[1] == ("bind_rootfs", "/b/rootfs")
+    assert ops[1] == ("rootfs_parent_private", "/b/rootfs")
+    assert ops[2] == ("bind_rootfs", "/b/rootfs")
     mounts = [o[1] for o in ops if o[0] in ("mount", "cgroup")]
     assert [m.dest for m in mounts] == ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"]
     dev = mounts[1]
@@ -160,7 +161,8 @@ def test_plan_binds_propagation_devices_and_order():
     c["linux"]["rootfsPropagation"] = "shared"
     ops = P.rootfs_plan(c, "/r", bundle="/bundle")
     tags = [o[0] for o in ops]
-    assert ops[0] == ("propagation", L.MS_PRIVATE | L.MS_REC)  # never shared while building
+    # as runc: rootfsPropagation first (host shared mounts stay peers), then the rootfs's mount private
+    assert ops[:3] == [("propagation", L.MS_SHARED), ("rootfs_parent_private", "/r"), ("bind_rootfs", "/r")]
     assert ops[-1] == ("root_propagation", L.MS_SHARED)
     m_dev, m_data, m_run = (o[1] for o in ops if o[0] == "mount")
     assert m_dev.bind and m_dev.flags == L.MS_BIND | L.MS_REC | L.MS_RDONLY and m_dev.propagation == [L.MS_SLAVE | L.MS_REC]

@@ -17,7 +17,7 @@ import signal as _signal
 import time
 from typing import TYPE_CHECKING, Any
 
-from dockyard.daemon import mounts, networking, oci_spec, shim, signals, timeutil, userdb
+from dockyard.daemon import mounts, networking, oci_spec, propagation, shim, signals, timeutil, userdb
 from dockyard.daemon.container import Container
 from dockyard.daemon.runtime import RuntimeClient, RuntimeError_
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound, NotModified, SystemError_
@@ -228,6 +228,7 @@ async def _run(d: Daemon, c: Container) -> None:
                     await asyncio.to_thread(_copy_up, rootfs, mp["Destination"], mp["Source"])
             elif mp["Type"] == "bind":
                 await asyncio.to_thread(mounts.ensure_bind_source, mp, d.root_ids)
+                await asyncio.to_thread(propagation.check, mp)  # shared/slave need a source that propagates
 
         marks.append(("mounts", time.perf_counter()))
         sandbox = await d.networking.prepare(c)

@@ -6,7 +6,9 @@ the translation pure lets unit tests assert "this config gives these mounts, dev
 masked paths" without root (the recording-syscall idea from youki).
 
 Operations, in the order they are emitted:
-  ("propagation", flags)                         make "/" rslave/rprivate/... (recursively)
+  ("propagation", flags)                         make "/" rslave/rshared/... (rootfsPropagation, as runc)
+  ("rootfs_parent_private", rootfs)              the mount holding the rootfs made private, so nothing
+                                                 mounted under it can reach other namespaces
   ("bind_rootfs", rootfs)                        bind the rootfs onto itself (pivot_root needs a mount)
   ("mount", Mount)                               one entry of config.mounts (see Mount)
   ("cgroup", Mount)                              a "cgroup" mount: the container's hierarchies
@@ -18,7 +20,7 @@ Operations, in the order they are emitted:
   ("sysctl", key, value)                         after pivot, through the container's /proc
   ("readonly", path) / ("masked", path)          after pivot, paths inside the container
   ("root_readonly",)
-  ("root_propagation", flags)                    rootfsPropagation shared/... applied after pivot
+  ("root_propagation", flags)                    rootfsPropagation (not private) applied again after pivot
 """
 
 from __future__ import annotations
@@ -198,9 +200,11 @@ def rootfs_plan(config: dict, rootfs: str, no_pivot: bool = False, kcore_exists:
     if rp and rp not in PROPAGATION:
         raise PlanError(f"rootfsPropagation {rp!r} is not valid")
     prop_flags = PROPAGATION.get(rp, ROOTFS_PROPAGATION_DEFAULT)
-    # "/" itself is made slave (or private) first: shared would leak our mounts to the host
-    first = prop_flags if not prop_flags & L.MS_SHARED else (L.MS_PRIVATE | L.MS_REC)
-    ops.append(("propagation", first))
+    # as runc: "/" gets rootfsPropagation first, so a bind of a host shared mount stays its peer
+    # (rshared binds propagate both ways); the mount holding the rootfs is then made private, so
+    # the rootfs bind and everything mounted inside it cannot leak to the host
+    ops.append(("propagation", prop_flags))
+    ops.append(("rootfs_parent_private", rootfs))
     ops.append(("bind_rootfs", rootfs))
 
     mounts = [make_mount(m, bundle) for m in config.get("mounts") or []]
@@ -238,6 +242,6 @@ def rootfs_plan(config: dict, rootfs: str, no_pivot: bool = False, kcore_exists:
         ops.append(("masked", clean_dest(p)))
     if (config.get("root") or {}).get("readonly"):
         ops.append(("root_readonly",))
-    if prop_flags & L.MS_SHARED or (rp and prop_flags != first):
+    if rp and not prop_flags & L.MS_PRIVATE:
         ops.append(("root_propagation", prop_flags))
     return ops

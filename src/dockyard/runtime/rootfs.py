@@ -365,6 +365,21 @@ def _pivot(ctx: Context, no_pivot: bool) -> None:
         os.close(new)
 
 
+def _rootfs_parent_private(path: str) -> None:
+    """Make the mount `path` lives on private (walking up to the nearest mount point, as runc):
+    pivot_root refuses a shared parent, and a bind under a shared one would reach the host."""
+    import errno
+
+    while True:
+        try:
+            L.mount(None, path, None, L.MS_PRIVATE)
+            return
+        except OSError as e:
+            if e.errno != errno.EINVAL or path == "/":
+                raise RootfsError(f"remount-private {path}: {e.strerror}") from None
+        path = os.path.dirname(path) or "/"
+
+
 def _readonly(path: str) -> None:
     try:
         L.mount(path, path, None, L.MS_BIND | L.MS_REC)
@@ -413,6 +428,8 @@ def execute(ops: list[tuple], ctx: Context) -> None:
                 _mount_cgroup(ctx, op[1])
             elif tag == "propagation":
                 L.mount(None, "/", None, op[1])
+            elif tag == "rootfs_parent_private":
+                _rootfs_parent_private(op[1])
             elif tag == "bind_rootfs":
                 L.mount(op[1], op[1], None, L.MS_BIND | L.MS_REC)
                 ctx.rootfd = os.open(op[1], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
