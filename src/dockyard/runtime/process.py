@@ -109,7 +109,7 @@ class Process:
         if profile:
             from dockyard.runtime import seccomp
 
-            self._filter = seccomp.build(profile)
+            self._filter = seccomp.compile_bpf(profile)
 
     def _load_seccomp(self) -> None:
         if self._filter is not None:

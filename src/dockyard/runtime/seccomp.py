@@ -3,8 +3,14 @@
 `compile_profile` is pure: it turns the profile into (default action, architectures, flags,
 rules) with libseccomp's action codes, dropping rules whose action equals the default (libseccomp
 refuses them) and splitting rules that test one argument twice (libseccomp cannot AND them; runc
-ORs them the same way). `load` resolves syscall names (unknown ones are skipped, as runc does),
-builds the filter through dockyard.sys.seccomp and installs it.
+ORs them the same way). `build` resolves syscall names (unknown ones are skipped, as runc does)
+and builds the filter through dockyard.sys.seccomp.
+
+`compile_bpf` is what containers get: libseccomp's program with runc's -ENOSYS stub in front.
+A filter that denies by default would answer EPERM to system calls newer than the profile, and
+libcs only fall back to older calls on ENOSYS (glibc's fchmodat2, clone3, ...); so, as runc
+does, a system call numbered above the highest one the profile names (per architecture, x32
+apart) fails with ENOSYS before the filter sees it. `enosys_stub` builds that prefix (pure).
 """
 
 from __future__ import annotations
@@ -107,6 +113,131 @@ def build(profile: dict) -> S.Filter:
         f.release()
         raise
     return f
+
+
+# classic BPF opcodes and struct seccomp_data offsets
+_LD_W_ABS, _JEQ_K, _JGT_K, _JSET_K, _JA, _RET_K = 0x20, 0x15, 0x25, 0x45, 0x05, 0x06
+_OFF_NR, _OFF_ARCH = 0, 4
+_ALLOWING = ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE")
+
+
+def last_syscalls(profile: dict, arches: list[int], resolve) -> dict[int, int]:  # noqa: ANN001
+    """{libseccomp arch token: the highest syscall number the profile names on it}; `resolve`
+    is (token, name) -> number or None."""
+    names = set()
+    for sc in profile.get("syscalls") or []:
+        names.update(sc.get("names") or ([sc["name"]] if sc.get("name") else []))
+    out = {}
+    for arch in arches:
+        nrs = [nr for nr in (resolve(arch, n) for n in names) if nr is not None]
+        if nrs:
+            out[arch] = max(nrs)
+    return out
+
+
+def enosys_stub(last: dict[int, int]) -> list[tuple[int, int, int, int]]:
+    """A BPF prefix (code, jt, jf, k) returning ENOSYS for syscall numbers above `last[arch]`,
+    and jumping past itself (into the filter that follows) for everything else."""
+    errno_enosys = S.ACT_ERRNO(38)
+    # one section per AUDIT_ARCH; x32 shares x86_64's and is told apart by bit 30 of the number
+    native: dict[int, dict[str, int]] = {}
+    for arch, nr in last.items():
+        if arch == S.SCMP_ARCH_X32:
+            native.setdefault(S.AUDIT_ARCH_X86_64, {})["x32"] = nr
+        else:
+            native.setdefault(arch, {})["main"] = nr
+    # sections are laid out after the arch dispatch; labels resolved below
+    body: list[tuple] = []
+    entry: dict[int, int] = {}
+    for arch, limits in native.items():
+        entry[arch] = len(body)
+        body.append((_LD_W_ABS, 0, 0, _OFF_NR))
+        if arch == S.AUDIT_ARCH_X86_64:
+            main = limits.get("main", 0xFFFFFFFF)  # no x86_64 entry: never ENOSYS for it
+            x32 = limits.get("x32", 0xFFFFFFFF)
+            # jset bit30 ? x32 check : x86_64 check
+            body.append((_JSET_K, 2, 0, S.X32_SYSCALL_BIT))
+            body.append((_JGT_K, "enosys", 0, main))
+            body.append((_JA, 0, 0, "filter"))
+            body.append((_JGT_K, "enosys", 0, x32))
+            body.append((_JA, 0, 0, "filter"))
+        else:
+            body.append((_JGT_K, "enosys", 0, limits["main"]))
+            body.append((_JA, 0, 0, "filter"))
+    head_len = 1 + len(native) + 1  # ld arch, one jeq per arch, ja filter
+    prog: list[tuple] = [(_LD_W_ABS, 0, 0, _OFF_ARCH)]
+    for arch in native:
+        prog.append((_JEQ_K, ("body", entry[arch]), 0, arch))
+    prog.append((_JA, 0, 0, "filter"))
+    prog.extend(body)
+    prog.append((_RET_K, 0, 0, errno_enosys))
+    enosys_at = len(prog) - 1
+    filter_at = len(prog)
+
+    def target(label, pc: int) -> int:  # noqa: ANN001
+        if isinstance(label, int):
+            return label
+        if label == "enosys":
+            dest = enosys_at
+        elif label == "filter":
+            dest = filter_at
+        else:
+            dest = head_len + label[1]
+        off = dest - pc - 1
+        if not 0 <= off <= 0xFFFFFFFF:
+            raise SeccompError("seccomp: ENOSYS stub jump out of range")
+        return off
+
+    out = []
+    for pc, (code, jt, jf, k) in enumerate(prog):
+        jt, jf = target(jt, pc), target(jf, pc)
+        if code == _JA:
+            k, jt, jf = target(k, pc), 0, 0
+        elif jt > 255 or jf > 255:
+            raise SeccompError("seccomp: ENOSYS stub jump out of range")
+        out.append((code, jt, jf, k))
+    return out
+
+
+class Program:
+    """A compiled filter, ready to install with one syscall (no libseccomp needed then)."""
+
+    def __init__(self, code: bytes, flags: int) -> None:
+        self.code = code
+        self.flags = flags
+
+    def load(self) -> None:
+        S.load_program(self.code, self.flags)
+
+    def release(self) -> None:
+        self.code = b""
+
+
+def compile_bpf(profile: dict) -> Program:
+    """The profile as a loadable program: libseccomp's filter, with the ENOSYS stub in front
+    unless the default action lets system calls through."""
+    import struct
+
+    f = build(profile)
+    try:
+        code = f.export_program()
+    finally:
+        f.release()
+    _default, arch_names, attrs, _rules = compile_profile(profile)
+    flags = 0
+    for a in attrs:
+        flags |= S.ATTR_TO_FLAG.get(a, 0)
+    if profile.get("defaultAction") not in _ALLOWING:
+        tokens = [t for t in (S.resolve_arch(a) for a in arch_names) if t is not None]
+        if not tokens:
+            tokens = [S.native_arch()]
+        last = last_syscalls(profile, tokens, S.resolve_syscall_arch)
+        if last:
+            stub = enosys_stub(last)
+            code = b"".join(struct.pack("=HBBI", c, jt, jf, k) for c, jt, jf, k in stub) + code
+    if len(code) // 8 > 4096:  # BPF_MAXINSNS
+        raise SeccompError(f"seccomp: the filter has {len(code) // 8} instructions, more than the kernel's 4096")
+    return Program(code, flags)
 
 
 def load(profile: dict) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import ctypes
 import os
 
+from dockyard.sys import linux
+
 # actions (seccomp.h)
 ACT_KILL_PROCESS = 0x80000000
 ACT_KILL_THREAD = 0x00000000
@@ -41,6 +43,24 @@ ATTR_CTL_SSB = 7
 
 NR_SCMP_ERROR = -1
 
+# seccomp(2)
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_FILTER_FLAG_TSYNC = 1
+SECCOMP_FILTER_FLAG_LOG = 2
+SECCOMP_FILTER_FLAG_SPEC_ALLOW = 4
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+# filter attributes -> seccomp(2) flags, for programs loaded without libseccomp
+ATTR_TO_FLAG = {4: SECCOMP_FILTER_FLAG_TSYNC, 6: SECCOMP_FILTER_FLAG_LOG, 7: SECCOMP_FILTER_FLAG_SPEC_ALLOW}
+
+# AUDIT_ARCH_* (what seccomp_data.arch holds); libseccomp's tokens equal them except for x32,
+# which shares x86_64's and sets bit 30 in the syscall number
+AUDIT_ARCH_X86_64 = 0xC000003E
+AUDIT_ARCH_I386 = 0x40000003
+AUDIT_ARCH_AARCH64 = 0xC00000B7
+AUDIT_ARCH_ARM = 0x40000028
+SCMP_ARCH_X32 = 0x4000003E
+X32_SYSCALL_BIT = 0x40000000
+
 
 class _ArgCmp(ctypes.Structure):
     _fields_ = [
@@ -70,6 +90,7 @@ def _load() -> ctypes.CDLL:
         lib.seccomp_arch_resolve_name.argtypes = (ctypes.c_char_p,)
         lib.seccomp_arch_native.restype = ctypes.c_uint32
         lib.seccomp_syscall_resolve_name.argtypes = (ctypes.c_char_p,)
+        lib.seccomp_syscall_resolve_name_arch.argtypes = (ctypes.c_uint32, ctypes.c_char_p)
         lib.seccomp_attr_set.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32)
         lib.seccomp_rule_add_array.argtypes = (
             ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.POINTER(_ArgCmp))
@@ -87,6 +108,18 @@ def resolve_syscall(name: str) -> int | None:
     """The syscall number (or libseccomp's pseudo number) for `name`, None if unknown."""
     nr = _load().seccomp_syscall_resolve_name(name.encode())
     return None if nr == NR_SCMP_ERROR else nr
+
+
+def resolve_syscall_arch(arch: int, name: str) -> int | None:
+    """The number of `name` on architecture token `arch` (x32 numbers carry bit 30); None when
+    that architecture has no such system call (or libseccomp does not know it)."""
+    nr = _load().seccomp_syscall_resolve_name_arch(arch, name.encode())
+    return None if nr < 0 else nr
+
+
+def native_arch() -> int:
+    """libseccomp's token for the architecture this process runs."""
+    return int(_load().seccomp_arch_native())
 
 
 def resolve_arch(name: str) -> int | None:
@@ -130,7 +163,36 @@ class Filter:
         """Write the compiled BPF program to `fd` (for tests and debugging)."""
         _check(self._lib.seccomp_export_bpf(self._ctx, fd), "export")
 
+    def export_program(self) -> bytes:
+        """The compiled classic BPF program: struct sock_filter entries, host byte order."""
+        fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+        try:
+            self.export_bpf(fd)
+            size = os.lseek(fd, 0, os.SEEK_CUR)
+            return os.pread(fd, size, 0)
+        finally:
+            os.close(fd)
+
     def release(self) -> None:
         if self._ctx:
             self._lib.seccomp_release(self._ctx)
             self._ctx = None
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def load_program(program: bytes, flags: int = 0) -> None:
+    """Install a classic BPF seccomp program into the calling thread: seccomp(2) with `flags`
+    (SECCOMP_FILTER_FLAG_*), or prctl(PR_SET_SECCOMP) when there are none. Like seccomp_load,
+    it needs no_new_privs or CAP_SYS_ADMIN."""
+    if not program or len(program) % 8 or len(program) // 8 > 0xFFFF:
+        raise OSError(22, "seccomp: invalid BPF program length", len(program))
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p).value)
+    if flags:
+        linux.syscall(linux.SYS_SECCOMP, ctypes.c_ulong(SECCOMP_SET_MODE_FILTER), ctypes.c_ulong(flags),
+                      ctypes.byref(prog))
+    else:
+        linux.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog))
