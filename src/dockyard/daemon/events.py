@@ -1,6 +1,10 @@
 """The event bus behind GET /events: Docker's event messages, a bounded history for `since`, live
 subscribers, and Docker's filters (container, image, event, type, label, volume, network, daemon,
-scope)."""
+scope).
+
+`hold(container_id)` / `flush(container_id)` keep a container's network and volume events (those
+whose attributes name the container) back while its exit is handled, so they come out after its
+"die", in dockerd's order: die, network disconnect, volume unmount (each stamped when flushed)."""
 
 from __future__ import annotations
 
@@ -91,8 +95,22 @@ class EventBus:
     def __init__(self) -> None:
         self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=HISTORY)
         self._subs: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._held: dict[str, list[tuple[str, str, str, dict[str, str] | None]]] = {}
 
-    def publish(self, type_: str, action: str, actor_id: str, attributes: dict[str, str] | None = None) -> dict[str, Any]:
+    def hold(self, container_id: str) -> None:
+        """Keep `container_id`'s network and volume events until `flush`."""
+        self._held.setdefault(container_id, [])
+
+    def flush(self, container_id: str) -> None:
+        for args in self._held.pop(container_id, []):
+            self.publish(*args)
+
+    def publish(self, type_: str, action: str, actor_id: str, attributes: dict[str, str] | None = None) -> dict[str, Any] | None:
+        if self._held and type_ in ("network", "volume") and attributes:
+            held = self._held.get(attributes.get("container", ""))
+            if held is not None:
+                held.append((type_, action, actor_id, attributes))
+                return None
         ev = make_event(type_, action, actor_id, attributes)
         self.history.append(ev)
         for q in list(self._subs):

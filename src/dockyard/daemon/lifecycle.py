@@ -233,6 +233,7 @@ async def _run(d: Daemon, c: Container) -> None:
         marks.append(("mounts", time.perf_counter()))
         sandbox = await d.networking.prepare(c)
         undo.append(lambda: d.networking.release(c))
+        _volume_events(d, c)
         paths = await asyncio.to_thread(networking.write_files, d.store.dir(c.id), c.hostname, sandbox)
         c.hostname_path, c.hosts_path, c.resolv_conf_path = paths["/etc/hostname"], paths["/etc/hosts"], paths["/etc/resolv.conf"]
         id_mappings = _id_mappings(d, c)
@@ -334,6 +335,17 @@ async def _run(d: Daemon, c: Container) -> None:
     if log.isEnabledFor(logging.DEBUG):
         steps = " ".join(f"{n} {1000 * (t - marks[i][1]):.1f}" for i, (n, t) in enumerate(marks[1:]))
         log.debug("start %s (ms): %s", c.short_id, steps)
+
+
+def _volume_events(d: Daemon, c: Container) -> None:
+    """dockerd's "mount" event per volume (not binds or tmpfs) of a starting container, after the
+    network's "connect" and before "start"."""
+    for mp in c.mount_points:
+        if mp["Type"] == "volume" and mp.get("Name"):
+            d.events.publish("volume", "mount", mp["Name"], {
+                "driver": mp.get("Driver") or "local", "container": c.id, "destination": mp["Destination"],
+                "read/write": "true" if mp.get("RW", True) else "false", "propagation": mp.get("Propagation") or "",
+            })  # fmt: skip
 
 
 async def _aclose(conn: shim.ShimConnection) -> None:

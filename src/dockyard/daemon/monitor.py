@@ -59,23 +59,27 @@ class Monitor:
         code = int(info["exit_code"]) if info else 255
         finished = (info or {}).get("finished_at") or timeutil.now()
         oom = await asyncio.to_thread(_oom_killed, d, c)
-        await self.release_run(c)
-        started_ns = timeutil.parse_ns(c.state.started_at)
-        c.state.running = False
-        c.state.paused = False
-        c.state.restarting = False
-        c.state.pid = 0
-        c.state.exit_code = code
-        c.state.finished_at = finished
-        c.state.oom_killed = oom
-        for eid in list(c.exec_ids):
-            ex = d.execs.find(eid)
-            if ex is not None:
-                ex.container_stopped()
-        await d.store.save(c)
-        if oom:
-            d.events.publish("container", "oom", c.id, d.actor_attrs(c))
-        d.events.publish("container", "die", c.id, {**d.actor_attrs(c), "exitCode": str(code)})
+        d.events.hold(c.id)  # the network and volume events of the release come after "die"
+        try:
+            await self.release_run(c)
+            started_ns = timeutil.parse_ns(c.state.started_at)
+            c.state.running = False
+            c.state.paused = False
+            c.state.restarting = False
+            c.state.pid = 0
+            c.state.exit_code = code
+            c.state.finished_at = finished
+            c.state.oom_killed = oom
+            for eid in list(c.exec_ids):
+                ex = d.execs.find(eid)
+                if ex is not None:
+                    ex.container_stopped()
+            await d.store.save(c)
+            if oom:
+                d.events.publish("container", "oom", c.id, d.actor_attrs(c))
+            d.events.publish("container", "die", c.id, {**d.actor_attrs(c), "exitCode": str(code)})
+        finally:
+            d.events.flush(c.id)
         c.exited.set()
         fut, c.next_exit = c.next_exit, None
         if fut is not None and not fut.done():
@@ -110,6 +114,7 @@ class Monitor:
                     await asyncio.to_thread(d.volumes.unmount, mp["Name"])
                 except Exception as e:  # noqa: BLE001
                     log.warning("volume unmount %s: %s", mp["Name"], e)
+                d.events.publish("volume", "unmount", mp["Name"], {"driver": mp.get("Driver") or "local", "container": c.id})
         try:
             if d.layers.driver.mount_count(d.layers.rw_layer(c.id).mount_id):
                 await asyncio.to_thread(d.layers.unmount, c.id)
