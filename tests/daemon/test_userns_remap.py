@@ -481,3 +481,22 @@ def test_startup_errors(system_ids, tmp_path) -> None:  # noqa: ANN001
     os.chmod(tmp_path, 0o700)
     err = _daemon_error("daemon", str(tmp_path))
     assert "restricts access to the remapped root uid/gid" in err
+
+
+def test_tty_read_only_rootfs_and_volume_copy_up(remap: TestDaemon) -> None:
+    start, _ = _range_of("dockremap", "/etc/subuid")
+    cid, code, out = _sh(remap, "tty; stat -c %u $(tty)", Tty=True)
+    _rm(remap, cid)
+    assert code == 0 and out.replace("\r", "").splitlines()[1:2] == ["0"], out
+    cid, code, out = _sh(remap, "touch /x 2>&1; echo rc=$?", HostConfig={"ReadonlyRootfs": True})
+    _rm(remap, cid)
+    assert "Read-only file system" in out and "rc=1" in out, out
+    # a fresh volume is filled from the image with the (already shifted) owners
+    cid, code, out = _sh(remap, "stat -c %u /etc/passwd", HostConfig={"Binds": ["dytunsetc:/etc"]})
+    try:
+        assert code == 0 and out.split() == ["0"], out
+        st, vol = remap.api("GET", "/volumes/dytunsetc")
+        assert _owner(os.path.join(vol["Mountpoint"], "passwd")) == (start, start)
+    finally:
+        _rm(remap, cid)
+        remap.api("DELETE", "/volumes/dytunsetc")
