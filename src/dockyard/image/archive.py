@@ -92,13 +92,7 @@ def _add_dir(tf: tarfile.TarFile, name: str) -> None:
 def save(svc: ImageService, refs: list[str], out) -> None:  # noqa: ANN001
     """Write the images named by `refs` (tags, ids) to `out` as one archive."""
     selected: dict[str, tuple[Image, list[str]]] = {}
-    for r in refs:
-        img = svc.get(r)
-        tags: list[str] = []
-        if not reference.is_id_like(r):
-            ref = reference.parse_normalized(r)
-            if not ref.digest:
-                tags = [ref.familiar()]
+    for img, tags in _expand(svc, refs):
         prev = selected.get(img.id)
         selected[img.id] = (img, (prev[1] if prev else []) + [t for t in tags if t not in (prev[1] if prev else [])])
     written: set[str] = set()
@@ -157,6 +151,31 @@ def save(svc: ImageService, refs: list[str], out) -> None:  # noqa: ANN001
         _add_bytes(tf, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         if repositories:
             _add_bytes(tf, "repositories", json.dumps(repositories, separators=(",", ":")).encode())
+
+
+def _expand(svc: ImageService, refs: list[str]) -> list[tuple[Image, list[str]]]:
+    """(image, tags to record) per name given to save: a repository name without tag or digest
+    stands for every tag of that repository, as in `docker save busybox`."""
+    out: list[tuple[Image, list[str]]] = []
+    for r in refs:
+        if not reference.is_id_like(r) or svc.exists(r) is False:
+            try:
+                ref = reference.parse(r)
+            except InvalidParameter:
+                ref = None
+            if ref is not None and not ref.tag and not ref.digest:
+                keys = sorted(k for k in svc.store.repositories.get(ref.familiar_name, {}) if "@" not in k)
+                if keys:
+                    out += [(svc.get(k), [k]) for k in keys]
+                    continue
+        img = svc.get(r)
+        tags: list[str] = []
+        if not (reference.is_id_like(r) and img.id.startswith(r if r.startswith("sha256:") else "sha256:" + r)):
+            ref = reference.parse_normalized(r)
+            if not ref.digest:
+                tags = [ref.familiar()]
+        out.append((img, tags))
+    return out
 
 
 def _safe_file(root: str, name: str) -> str:

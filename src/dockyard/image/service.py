@@ -373,6 +373,8 @@ class ImageService:
         cfg = apply_changes(cfg, changes)
         history = list(base.get("history") or [])
         entry = {"created": created}
+        if author:
+            entry["author"] = author
         cmd = " ".join((container_config or {}).get("Cmd") or [])
         if cmd:
             entry["created_by"] = cmd
@@ -414,13 +416,15 @@ class ImageService:
 
     def tag(self, source: str, repo: str, tag: str = "") -> str:
         """`docker tag SOURCE REPO[:TAG]` (the API passes repo and tag apart). Returns the new ref."""
-        image_id = self.resolve(source)
-        target = f"{repo}:{tag}" if tag else repo
-        ref = reference.parse_normalized(target)
-        if ref.digest:
-            raise InvalidParameter("refusing to create a tag with a digest reference")
         if tag and not reference.valid_tag(tag):
             raise InvalidParameter(f"invalid tag format: {tag}")
+        target = f"{repo}:{tag}" if tag else repo
+        ref = reference.parse_normalized(target)  # the new name is checked first, as dockerd does
+        if ref.digest:
+            raise InvalidParameter("refusing to create a tag with a digest reference")
+        if ref.familiar_name == "sha256":
+            raise InvalidParameter("refusing to create an ambiguous tag using digest algorithm as name")
+        image_id = self.resolve(source)
         self.tag_ref(image_id, ref)
         return ref.familiar()
 
@@ -436,8 +440,9 @@ class ImageService:
     def _size(self, img: Image) -> int:
         return self.layers.image_size(img.top_layer)
 
-    def summary(self, img: Image, api_version: str = "1.43") -> dict:
-        tags, digests = img.repo_tags, img.repo_digests
+    def summary(self, img: Image, api_version: str = "1.43", tags: list[str] | None = None, digests: list[str] | None = None) -> dict:
+        tags = img.repo_tags if tags is None else tags
+        digests = img.repo_digests if digests is None else digests
         if _version_lt(api_version, "1.43"):
             if not tags:
                 tags = ["<none>:<none>"]
@@ -460,44 +465,56 @@ class ImageService:
         return out
 
     def list(self, all_: bool = False, filters: dict | None = None, api_version: str = "1.43") -> list[dict]:
+        """GET /images/json, filtered as moby's daemon/images does: reference patterns (path.Match
+        on the familiar string, then the familiar name) keep only the matching tags and digests;
+        dangling means without tags; untagged images with children show only with `all`."""
         filters = filters or {}
         images = self.images()
         kids = self._children()
         out = []
-        dangling = filters.get("dangling")
+        dangling_only: bool | None = None
+        if filters.get("dangling"):
+            value = str(filters["dangling"][-1])
+            if value.lower() in ("true", "1", "t"):
+                dangling_only = True
+            elif value.lower() in ("false", "0", "f"):
+                dangling_only = False
+            else:
+                raise InvalidParameter(f"invalid filter 'dangling={value}'")
         refs = filters.get("reference") or []
         labels = filters.get("label") or []
-        before = [self.resolve(x) for x in filters.get("before") or []]
-        since = [self.resolve(x) for x in filters.get("since") or []]
         by_id = {i.id: i for i in images}
+        before = [self.resolve(x) for x in filters.get("before") or []][-1:]
+        since = [self.resolve(x) for x in filters.get("since") or []][-1:]
+        until = [_until(x) for x in filters.get("until") or []][-1:]
         for img in images:
-            is_dangling = not img.repo_tags and not img.repo_digests
-            if not all_ and is_dangling and img.id in kids:
-                continue  # intermediate image
-            if dangling:
-                want = str(dangling[0]).lower() in ("true", "1")
-                if want != (not img.repo_tags):
-                    continue
-            if refs and not any(
-                _ref_matches(pattern, t) for pattern in refs for t in img.repo_tags + img.repo_digests
-            ):
+            created = parse_time(img.config.get("created"))
+            if before and not created < parse_time(by_id[before[0]].config.get("created")):
+                continue
+            if since and not created > parse_time(by_id[since[0]].config.get("created")):
+                continue
+            if until and not created < until[0]:
                 continue
             if labels and not _labels_match(img.container_config.get("Labels") or {}, labels):
                 continue
-            created = parse_time(img.config.get("created"))
-            if before and not all(created < parse_time(by_id[b].config.get("created")) for b in before):
+            tags, digests = img.repo_tags, img.repo_digests
+            if refs:
+                tags = [t for t in tags if any(_ref_matches(p, t) for p in refs)]
+                digests = [d for d in digests if any(_ref_matches(p, d) for p in refs)]
+            if not tags and not digests:
+                if not all_ and img.id in kids:
+                    continue  # an intermediate image
+                if dangling_only is False or refs:
+                    continue
+            elif dangling_only and tags:
                 continue
-            if since and not all(created > parse_time(by_id[s].config.get("created")) for s in since):
-                continue
-            s = self.summary(img, api_version)
-            if refs:  # Docker lists only the matching tags
-                s["RepoTags"] = [t for t in img.repo_tags if any(_ref_matches(p, t) for p in refs)]
+            s = self.summary(img, api_version, tags, digests)
             s["Containers"] = len(self.image_users(img.id)) if filters.get("_count_containers") else -1
             out.append(s)
         out.sort(key=lambda s: s["Created"], reverse=True)
         return out
 
-    def inspect(self, ref_or_id: str) -> dict:
+    def inspect(self, ref_or_id: str, api_version: str = "1.43") -> dict:
         img = self.get(ref_or_id)
         cfg = img.config
         layer = self.layers.lookup(img.top_layer) if img.top_layer else None
@@ -533,6 +550,8 @@ class ImageService:
             "RootFS": {"Type": "layers", "Layers": img.diff_ids},
             "Metadata": {"LastTagTime": self.store.get_meta(img.id, "lastTagTime") or "0001-01-01T00:00:00Z"},
         }
+        if not _version_lt(api_version, "1.44"):
+            del out["VirtualSize"]  # deprecated in 1.43, gone from 1.44 on
         if cfg.get("variant"):
             out["Variant"] = cfg["variant"]
         if cfg.get("os.version"):
@@ -573,93 +592,122 @@ class ImageService:
                 }
             )
         out.reverse()
-        out[0]["Id"] = img.id
-        out[0]["Tags"] = img.repo_tags or None
+        # as moby: the entries from the top take the ids (and tags) of the image, then of its
+        # local parent, grandparent, ...; the rest stay <missing>
+        cur: str | None = img.id
+        for entry in out:
+            if cur is None or cur not in self._held:
+                break
+            entry["Id"] = cur
+            entry["Tags"] = sorted(k for _r, k in self.store.refs_of(cur) if "@" not in k) or None
+            cur = self.store.get_meta(cur, "parent") or None
         return out
 
     # --- removal ----------------------------------------------------------------------------------
     def _untag(self, repo: str, ref: str) -> None:
         self.store.delete_ref(repo, ref)
 
+    def _sorted_refs(self, image_id: str) -> list[tuple[str, str]]:
+        """The image's (repo, familiar ref) pairs in moby's order (by the full reference)."""
+
+        def full(pair: tuple[str, str]) -> str:
+            try:
+                return str(reference.parse(pair[1]))
+            except InvalidParameter:
+                return pair[1]
+
+        return sorted(self.store.refs_of(image_id), key=full)
+
+    def _delete_conflict(self, image_id: str, force: bool, check_refs: bool) -> tuple[Conflict, bool] | None:
+        """moby's checkImageDeleteConflict: (error, image in use) or None. Hard conflicts
+        (children, a running container) hold even with force; soft ones (a stopped container,
+        several references) only without it."""
+        short = image_id[7:19]
+
+        def err(hard: bool, msg: str) -> Conflict:
+            return Conflict(f"conflict: unable to delete {short} ({'cannot be forced' if hard else 'must be forced'}) - {msg}")
+
+        if self._children().get(image_id):
+            return err(True, "image has dependent child images"), False
+        users = self.image_users(image_id)
+        running = [c for c, r in users if r]
+        if running:
+            return err(True, f"image is being used by running container {running[0][:12]}"), True
+        if not force:
+            stopped = [c for c, r in users if not r]
+            if stopped:
+                return err(False, f"image is being used by stopped container {stopped[0][:12]}"), True
+            if check_refs and len(self.store.refs_of(image_id)) > 1:
+                return err(False, "image is referenced in multiple repositories"), False
+        return None
+
     def remove(self, ref_or_id: str, force: bool = False, prune: bool = True) -> list[dict]:
-        """`docker rmi`: untag, and delete the image when nothing names it any more."""
+        """`docker rmi`, as moby's ImageDelete: untag, and delete the image when nothing names it
+        any more (then its untagged, unused parents too unless `prune` is False)."""
         with self.lock:
             image_id = self.resolve(ref_or_id)
             records: list[dict] = []
-            repo_refs = self.store.refs_of(image_id)
-            users = self.image_users(image_id)
-            short = image_id[7:19]
+            repo_refs = self._sorted_refs(image_id)
+            # one repository and at most one tag (digests of it aside): "a single reference"
+            single = len({r for r, _ in repo_refs}) <= 1 and sum("@" not in k for _, k in repo_refs) <= 1
             by_id = reference.is_id_like(ref_or_id) and image_id.startswith(
                 ref_or_id if ref_or_id.startswith("sha256:") else "sha256:" + ref_or_id
             )
+            quiet = False
             if not by_id:
                 ref = reference.parse_normalized(ref_or_id)
-                if not force and len(repo_refs) == 1 and users:
+                users = self.image_users(image_id)
+                if users and not force and single:
                     raise Conflict(
-                        f'conflict: unable to remove repository reference "{ref_or_id}" (must force) - container {users[0][0][:12]} is using its referenced image {short}'
+                        f'conflict: unable to remove repository reference "{ref_or_id}" (must force) - container {users[0][0][:12]} is using its referenced image {image_id[7:19]}'
                     )
                 key = ref.familiar()
                 if self.store.lookup_ref(ref.familiar_name, key) != image_id and ref.digest and ref.tag:
                     key = ref.repo_only().with_digest(ref.digest).familiar()
                 self._untag(ref.familiar_name, key)
                 records.append({"Untagged": key})
-                remaining = self.store.refs_of(image_id)
+                remaining = self._sorted_refs(image_id)
                 if not ref.digest and not any(r == ref.familiar_name and "@" not in k for r, k in remaining):
-                    for r, k in remaining:
+                    for r, k in remaining:  # the repository's digests go with its last tag
                         if r == ref.familiar_name and "@" in k:
                             self._untag(r, k)
                             records.append({"Untagged": k})
                 if self.store.refs_of(image_id):
                     return records
-            else:
-                repos = {r for r, _ in repo_refs}
-                tags = [k for _, k in repo_refs if "@" not in k]
-                if (len(repos) > 1 or len(tags) > 1) and not force:
-                    raise Conflict(
-                        f"conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories"
-                    )
-                if self._children().get(image_id):
-                    raise Conflict(
-                        f"conflict: unable to delete {short} (cannot be forced) - image has dependent child images"
-                    )
-                running = [c for c, r in users if r]
-                if running:
-                    raise Conflict(
-                        f"conflict: unable to delete {short} (cannot be forced) - image is being used by running container {running[0][:12]}"
-                    )
-                if users and not force:
-                    raise Conflict(
-                        f"conflict: unable to delete {short} (must be forced) - image is being used by stopped container {users[0][0][:12]}"
-                    )
+                quiet = True  # the image goes only if nothing holds it; conflicts are not errors
+            elif single:
+                found = self._delete_conflict(image_id, force, check_refs=False)
+                if found is not None:
+                    raise found[0]
                 for r, k in repo_refs:
                     self._untag(r, k)
                     records.append({"Untagged": k})
-            kids = self._children().get(image_id)
-            if kids:
-                if records:
-                    return records
-                raise Conflict(
-                    f"conflict: unable to delete {short} (cannot be forced) - image has dependent child images"
-                )
-            users = self.image_users(image_id)
-            if any(r for _, r in users):
-                raise Conflict(
-                    f"conflict: unable to delete {short} (cannot be forced) - image is being used by running container {users[0][0][:12]}"
-                )
-            if users and not force:
-                return records  # a stopped container keeps the untagged image alive
-            records += self._delete_image(image_id)
+            records += self._delete_helper(image_id, force, prune, quiet)
             self.gc_content()
             return records
 
+    def _delete_helper(self, image_id: str, force: bool, prune: bool, quiet: bool) -> list[dict]:
+        found = self._delete_conflict(image_id, force, check_refs=True)
+        if found is not None:
+            if quiet:
+                return []
+            raise found[0]
+        records: list[dict] = []
+        for r, k in self._sorted_refs(image_id):
+            self._untag(r, k)
+            records.append({"Untagged": k})
+        parent = self.store.get_meta(image_id, "parent") or None
+        records += self._delete_image(image_id)
+        if prune and parent and parent in self._held and not self.store.refs_of(parent):
+            records += self._delete_helper(parent, False, True, True)  # an untagged parent left unused
+        return records
+
     def _delete_image(self, image_id: str) -> list[dict]:
         top = self._held.pop(image_id)
-        parent = self.store.get_meta(image_id, "parent")
         self.store.delete(image_id)
         records = [{"Deleted": image_id}]
         if top is not None:
             records += [{"Deleted": c} for c in self.layers.release(top)]
-        del parent
         return records
 
     def prune(self, dangling_only: bool = True, filters: dict | None = None) -> dict:
@@ -760,13 +808,48 @@ def _version_lt(a: str, b: str) -> bool:
 
 
 def _ref_matches(pattern: str, ref: str) -> bool:
-    """Docker's reference filter: a shell pattern against the familiar name[:tag]."""
-    import fnmatch
+    """Docker's reference filter (FamiliarMatch): Go's path.Match of the pattern against the
+    familiar string (`busybox:latest`, `repo@sha256:...`), else against the familiar name."""
+    name = ref.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    rx = _path_pattern(pattern)
+    return rx.fullmatch(ref) is not None or rx.fullmatch(name) is not None
 
-    name = ref.split("@")[0]
-    if ":" not in pattern.rsplit("/", 1)[-1]:
-        name = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
-    return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(ref, pattern)
+
+def _path_pattern(pattern: str):  # noqa: ANN202 - re.Pattern
+    """Go's path.Match as a regex: `*` and `?` never match `/`, `[...]` (`^` negates), `\\x`."""
+    import re
+
+    out, i, n = [], 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "\\" and i + 1 < n:
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif c == "[":
+            end = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in ("^", "]") else i + 1)
+            if end < 0:
+                raise InvalidParameter("syntax error in pattern")
+            body = pattern[i + 1 : end]
+            neg = body.startswith("^")
+            body = body[1:] if neg else body
+            if not body:
+                raise InvalidParameter("syntax error in pattern")
+            out.append("[" + ("^/" if neg else "") + body.replace("\\", "\\\\").replace("[", "\\[") + "]")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    try:
+        return re.compile("".join(out))
+    except re.error:
+        raise InvalidParameter("syntax error in pattern") from None
 
 
 def _labels_match(labels: dict, wanted: list[str]) -> bool:

@@ -131,7 +131,7 @@ async def list_(request: web.Request) -> web.Response:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    return json_response(await asyncio.to_thread(_svc(request).inspect, request.match_info["name"]))
+    return json_response(await asyncio.to_thread(_svc(request).inspect, request.match_info["name"], api_version(request)))
 
 
 async def history(request: web.Request) -> web.Response:
@@ -169,17 +169,9 @@ async def create(request: web.Request) -> web.StreamResponse:
 
         def run(progress: Progress) -> str:
             if from_src == "-":
-                stream: Any = _BodyReader(request, loop)
+                image_id = svc.import_(_BodyReader(request, loop), repo_tag, changes=changes, message=message, src="-")
             else:
-                import urllib.request
-
-                if not from_src.startswith(("http://", "https://")):
-                    from_url = "http://" + from_src
-                else:
-                    from_url = from_src
-                progress({"status": "Downloading from " + from_url})
-                stream = urllib.request.urlopen(from_url, timeout=60)  # noqa: S310 - what docker import URL does
-            image_id = svc.import_(stream, repo_tag, changes=changes, message=message, src=from_src)
+                image_id = import_from_url(svc, from_src, repo_tag, changes, message, progress)
             progress({"status": image_id})
             return image_id
 
@@ -189,6 +181,25 @@ async def create(request: web.Request) -> web.StreamResponse:
 
         return await _stream(request, job)
     raise InvalidParameter("fromImage or fromSrc must be specified")
+
+
+def import_from_url(svc: Any, src: str, repo_tag: str | None, changes: list[str], message: str | None,
+                    progress: Progress) -> str:  # fmt: skip
+    """`docker import URL` (blocking): http:// is assumed without a scheme; the history comment
+    names the URL as fetched; a failed GET is an error in dockerd's words."""
+    import urllib.error
+    import urllib.request
+
+    url = src if "://" in src else "http://" + src
+    try:
+        resp = urllib.request.urlopen(url, timeout=60)  # noqa: S310 - what docker import URL does
+    except urllib.error.HTTPError as e:
+        raise InvalidParameter(f"failed to GET {url} with status {e.code} {e.reason}: {e.read()[:200].decode(errors='replace')}") from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        raise InvalidParameter(f'Get "{url}": {getattr(e, "reason", None) or e}') from None
+    progress({"status": f"Downloading from {url}"})
+    with resp:
+        return svc.import_(resp, repo_tag, changes=changes, message=message, src=url)
 
 
 # --- push, tag, remove --------------------------------------------------------------------------------
