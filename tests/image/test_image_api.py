@@ -145,3 +145,43 @@ def test_docker_py_images_api(daemon, registry):
         assert client.images.prune()["SpaceReclaimed"] >= 0
     finally:
         client.close()
+
+
+def test_commit_of_a_running_container_pauses_it_and_system_df_counts(daemon):
+    import time
+
+    st, r = daemon.api("POST", "/containers/create", {"Image": "busybox", "Cmd": ["sh", "-c", "echo made > /made; sleep 300"]})
+    assert st == 201, r
+    cid = r["Id"]
+    try:
+        assert daemon.api("POST", f"/containers/{cid}/start")[0] == 204
+        for _ in range(200):  # the file is there once the shell has run
+            st, _ = daemon.api("GET", f"/containers/{cid}/archive?path=/made")
+            if st == 200:
+                break
+            time.sleep(0.05)
+        since = time.time()
+        q = urllib.parse.urlencode([("container", cid), ("repo", "paused-commit"), ("tag", "v1"), ("author", "Ann"),
+                                    ("comment", "msg"), ("changes", "ENV A=1"), ("changes", "CMD cat /made")])  # fmt: skip
+        st, body = daemon.api("POST", f"/commit?{q}")
+        assert st == 201, body
+        new_id = body["Id"]
+        st, events = daemon.api("GET", f"/events?since={since}&until={time.time() + 0.5}")
+        actions = [e["Action"] for e in _lines(events) if e.get("id") == cid or e.get("Actor", {}).get("ID") == cid]
+        assert "pause" in actions and "unpause" in actions and "commit" in actions, actions
+        st, info = daemon.api("GET", f"/containers/{cid}/json")
+        assert info["State"]["Running"] and not info["State"]["Paused"]
+        st, img = daemon.api("GET", "/images/paused-commit:v1/json")
+        assert img["Author"] == "Ann" and img["Comment"] == "msg" and "A=1" in img["Config"]["Env"]
+        assert img["Config"]["Cmd"] == ["/bin/sh", "-c", "cat /made"] and len(img["RootFS"]["Layers"]) == 2
+        assert img["GraphDriver"]["Data"]["LowerDir"] and img["GraphDriver"]["Data"]["UpperDir"].endswith("/diff")
+        st, df = daemon.api("GET", "/system/df")
+        assert st == 200
+        by_id = {i["Id"]: i for i in df["Images"]}
+        base = by_id[img["Parent"]]
+        assert base["Containers"] >= 1 and by_id[new_id]["Containers"] == 0
+        assert by_id[new_id]["SharedSize"] == base["Size"] and by_id[new_id]["Size"] > base["Size"]
+        assert df["LayersSize"] >= by_id[new_id]["Size"]
+    finally:
+        daemon.api("DELETE", f"/containers/{cid}?force=1")
+        daemon.api("DELETE", "/images/paused-commit:v1")

@@ -4,9 +4,13 @@ The CLI calls these and POSTs the tar to `/images/create?fromSrc=-` (what `docke
 Only the standard library is imported (the CLI must start fast).
 
     busybox_tar(out)                            write a busybox rootfs tar to a binary file
-    debian_rootfs(suite="bookworm", mirror=None, cache_dir=DEFAULT_CACHE) -> path of the rootfs
-        debootstrap --variant=minbase, cached per (suite, mirror): a second call is instant
+    debian_rootfs(suite="bookworm", mirror=None, cache_dir=None, deb_cache=None) -> rootfs path
+        debootstrap --variant=minbase, cached per (suite, mirror): a second call is instant;
+        the .debs debootstrap fetches are kept in `deb_cache` (default <cache_dir>/debs,
+        debootstrap's --cache-dir) so a rebuild downloads nothing it has
     debian_tar_stream(suite, mirror, cache_dir) -> (Popen, stdout) a tar of that rootfs
+
+The cache directory is DOCKYARD_MKIMAGE_CACHE when set, else /var/cache/dockyard/mkimage.
 """
 
 from __future__ import annotations
@@ -68,9 +72,17 @@ def busybox_tar(out, busybox: str | None = None) -> None:  # noqa: ANN001 - bina
                         tf.addfile(ti)
 
 
-def debian_rootfs(suite: str = "bookworm", mirror: str | None = None, cache_dir: str = DEFAULT_CACHE) -> str:
+def cache_root() -> str:
+    return os.environ.get("DOCKYARD_MKIMAGE_CACHE") or DEFAULT_CACHE
+
+
+def debian_rootfs(
+    suite: str = "bookworm", mirror: str | None = None, cache_dir: str | None = None, deb_cache: str | None = None
+) -> str:
     """A debootstrap --variant=minbase rootfs for `suite`, built once and cached."""
     mirror = mirror or _default_mirror()
+    cache_dir = cache_dir or cache_root()
+    deb_cache = os.path.realpath(deb_cache or os.path.join(cache_dir, "debs"))
     key = hashlib.sha256(f"{suite} {mirror}".encode()).hexdigest()[:12]
     dest = os.path.join(cache_dir, f"debian-{suite}-minbase-{key}")
     if os.path.exists(os.path.join(dest, ".complete")):
@@ -78,10 +90,11 @@ def debian_rootfs(suite: str = "bookworm", mirror: str | None = None, cache_dir:
     if shutil.which("debootstrap") is None:
         raise FileNotFoundError("debootstrap is needed: apt-get install debootstrap")
     os.makedirs(cache_dir, exist_ok=True)
+    os.makedirs(deb_cache, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".debian-{suite}-", dir=cache_dir)
     try:
         subprocess.run(
-            ["debootstrap", "--variant=minbase", suite, os.path.join(tmp, "rootfs"), mirror],
+            ["debootstrap", "--variant=minbase", f"--cache-dir={deb_cache}", suite, os.path.join(tmp, "rootfs"), mirror],
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -104,7 +117,7 @@ def debian_rootfs(suite: str = "bookworm", mirror: str | None = None, cache_dir:
     return os.path.join(dest, "rootfs")
 
 
-def debian_tar_stream(suite: str = "bookworm", mirror: str | None = None, cache_dir: str = DEFAULT_CACHE):  # noqa: ANN201
+def debian_tar_stream(suite: str = "bookworm", mirror: str | None = None, cache_dir: str | None = None):  # noqa: ANN201
     """(process, stdout): an uncompressed tar of the cached debian rootfs; wait() the process."""
     root = debian_rootfs(suite, mirror, cache_dir)
     proc = subprocess.Popen(
