@@ -185,3 +185,10 @@ def test_commit_of_a_running_container_pauses_it_and_system_df_counts(daemon):
     finally:
         daemon.api("DELETE", f"/containers/{cid}?force=1")
         daemon.api("DELETE", "/images/paused-commit:v1")
+
+
+def test_prune_filters_are_checked(daemon):
+    st, body = daemon.api("POST", "/images/prune?filters=" + urllib.parse.quote(json.dumps({"nosuch": ["x"]})))
+    assert st == 400 and body["message"] == "invalid filter 'nosuch'"
+    st, body = daemon.api("POST", "/images/prune?filters=" + urllib.parse.quote(json.dumps({"label!": ["nosuch=1"]})))
+    assert st == 200 and "SpaceReclaimed" in body

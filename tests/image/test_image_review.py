@@ -218,3 +218,15 @@ def test_inspect_virtual_size_follows_the_api_version(services):
     assert "VirtualSize" not in svc.inspect("app:1", api_version="1.44")
     data = svc.inspect("app:1")["GraphDriver"]["Data"]
     assert set(data) == {"MergedDir", "UpperDir", "WorkDir"}  # one layer: no LowerDir, as overlay2 reports
+
+
+def test_prune_takes_images_known_only_by_digest_and_label_filters(services):
+    svc = services.new()
+    old = _img(svc, "app:1", {"keep": "no"})
+    svc.store.set_ref("app", "app@sha256:" + "c" * 64, old)
+    _img(svc, "app:1", {"keep": "yes"})  # the tag moves to a newer image, as after a re-pull
+    kept = _img(svc, "other:1", {"keep": "yes"})
+    svc.store.delete_ref("other", "other:1")  # dangling, but labelled keep=yes
+    result = svc.prune(filters={"label!": ["keep=yes"]})
+    assert {"Untagged": "app@sha256:" + "c" * 64} in result["ImagesDeleted"] and {"Deleted": old} in result["ImagesDeleted"]
+    assert kept in {i.id for i in svc.images()} and svc.exists("app:1")

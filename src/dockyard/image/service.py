@@ -716,14 +716,18 @@ class ImageService:
         reclaimed = 0
         until = (filters or {}).get("until")
         labels = (filters or {}).get("label") or []
+        not_labels = (filters or {}).get("label!") or []
         for img in self.images():
-            if dangling_only and (img.repo_tags or img.repo_digests):
-                continue
+            if dangling_only and img.repo_tags:
+                continue  # as moby: untagged images go, those known only by a digest too
             if self.image_users(img.id):
                 continue
             if until and parse_time(img.config.get("created")) >= _until(until[0]):
                 continue
-            if labels and not _labels_match(img.container_config.get("Labels") or {}, labels):
+            img_labels = img.container_config.get("Labels") or {}
+            if labels and not _labels_match(img_labels, labels):
+                continue
+            if not_labels and any(_labels_match(img_labels, [x]) for x in not_labels):
                 continue
             if self._children().get(img.id):
                 continue
@@ -731,7 +735,7 @@ class ImageService:
             with self.lock:
                 if img.id not in self._held or self._leased(img.id):
                     continue  # gone meanwhile, or made by a pull/load that has not tagged it yet
-                if dangling_only and self.store.refs_of(img.id):
+                if dangling_only and any("@" not in k for _r, k in self.store.refs_of(img.id)):
                     continue  # tagged meanwhile
                 records = []
                 for r, k in self.store.refs_of(img.id):

@@ -246,6 +246,9 @@ async def remove(request: web.Request) -> web.Response:
 async def prune(request: web.Request) -> web.Response:
     svc = _svc(request)
     filters = qfilters(request)
+    for key in filters:
+        if key not in ("dangling", "until", "label", "label!"):
+            raise InvalidParameter(f"invalid filter '{key}'")
     dangling = filters.pop("dangling", ["true"])
     only_dangling = str(dangling[0]).lower() in ("true", "1")
     result = await asyncio.to_thread(svc.prune, only_dangling, filters)
