@@ -50,29 +50,46 @@ def _user_exists(name: str) -> bool:
         return False
 
 
+# held while the id files and the dockremap user are in use, so two runs on one machine (another
+# checkout's suite, bench/userns_remap.py) take turns instead of undoing each other's changes
+LOCK = "/run/lock/dockyard-userns-remap.lock"
+
+
 @pytest.fixture(scope="module")
 def system_ids():
     """Snapshot /etc/subuid and /etc/subgid and whether dockremap exists; restore afterwards."""
+    import fcntl
+
+    os.makedirs(os.path.dirname(LOCK), exist_ok=True)
+    lock = open(LOCK, "a")  # noqa: SIM115 - held for the module
+    fcntl.flock(lock, fcntl.LOCK_EX)
     saved = {p: _read(p) for p in SYSTEM_FILES}
     had_user = _user_exists("dockremap")
     try:
         yield
     finally:
-        if not had_user and _user_exists("dockremap"):
-            subprocess.run(["userdel", "dockremap"], capture_output=True, check=False)
-        if not had_user:
-            import grp
+        try:
+            _restore(saved, had_user)
+        finally:
+            lock.close()
 
-            with contextlib.suppress(KeyError):
-                grp.getgrnam("dockremap")
-                subprocess.run(["groupdel", "dockremap"], capture_output=True, check=False)
-        for p, data in saved.items():
-            if data is None:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(p)
-            else:
-                with open(p, "wb") as f:
-                    f.write(data)
+
+def _restore(saved: dict[str, bytes | None], had_user: bool) -> None:
+    if not had_user:
+        import grp
+
+        if _user_exists("dockremap"):
+            subprocess.run(["userdel", "dockremap"], capture_output=True, check=False)
+        with contextlib.suppress(KeyError):
+            grp.getgrnam("dockremap")
+            subprocess.run(["groupdel", "dockremap"], capture_output=True, check=False)
+    for p, data in saved.items():
+        if data is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(p)
+        else:
+            with open(p, "wb") as f:
+                f.write(data)
 
 
 def _public_root(prefix: str) -> str:
