@@ -157,3 +157,16 @@ def test_layer_round_trip_with_a_mapping(tmp_path) -> None:  # noqa: ANN001
     (tmp_path / "bad").mkdir()
     with pytest.raises(InvalidParameter, match="Container ID 70000 cannot be mapped to a host ID"):
         archive.apply_layer(io.BytesIO(bad.getvalue()), str(tmp_path / "bad"), M)
+
+
+def test_daemon_json_key_and_flag(tmp_path) -> None:  # noqa: ANN001
+    from dockyard.daemon import config
+
+    f = tmp_path / "daemon.json"
+    f.write_text('{"userns-remap": "default"}')
+    assert config.load(["--config-file", str(f)]).userns_remap == "default"
+    assert config.load(["--config-file", str(f), "--userns-remap", "nobody:nogroup"]).userns_remap == "nobody:nogroup"
+    f.write_text("{}")
+    cfg = config.load(["--config-file", str(f)])
+    assert cfg.userns_remap == "" and cfg.id_mapping is None
+    assert idmap.setup(cfg) is cfg  # nothing to do without the option
