@@ -230,3 +230,21 @@ def test_prune_takes_images_known_only_by_digest_and_label_filters(services):
     result = svc.prune(filters={"label!": ["keep=yes"]})
     assert {"Untagged": "app@sha256:" + "c" * 64} in result["ImagesDeleted"] and {"Deleted": old} in result["ImagesDeleted"]
     assert kept in {i.id for i in svc.images()} and svc.exists("app:1")
+
+
+def test_save_of_two_tags_of_one_image_and_load_messages(services):
+    src = services.new("src")
+    image_id = _img(src, "app:1")
+    src.tag("app:1", "mirror/app", "2")
+    buf = io.BytesIO()
+    src.save(["app:1", "mirror/app:2"], buf)
+    buf.seek(0)
+    with tarfile.open(fileobj=buf) as tf:
+        manifest = json.load(tf.extractfile("manifest.json"))
+    assert len(manifest) == 1 and manifest[0]["RepoTags"] == ["app:1", "mirror/app:2"]
+    dst = services.new("dst")
+    old = _img(dst, "app:1", {"other": "1"})  # a different image holds the tag already
+    lines = dst.load(io.BytesIO(buf.getvalue()))
+    assert lines == [f"The image app:1 already exists, renaming the old one with ID {old} to empty string",
+                     "Loaded image: app:1", "Loaded image: mirror/app:2"]  # fmt: skip
+    assert dst.get("app:1").id == image_id and dst.exists(old)

@@ -117,12 +117,13 @@ def push_sync(svc: ImageService, ref_str: str, auth: dict | None = None, progres
     reg = Registry(ref.domain, auth, config)
     emit(status(f"The push refers to repository [{repo.familiar_name if ref.domain != 'docker.io' else repo.name}]"))
     digest = ""
-    for tag in tags:
-        img = svc.get(repo.with_tag(tag).familiar())
-        try:
-            digest = _push_image(svc, reg, repo, img, tag, emit, chunk_size)
-        except Unauthorized as e:
-            raise Unauthorized(f"denied: requested access to the resource is denied ({e.message})") from None
+    with svc.lease():  # the blobs it compresses and the manifests it stores outlive a concurrent GC
+        for tag in tags:
+            img = svc.get(repo.with_tag(tag).familiar())
+            try:
+                digest = _push_image(svc, reg, repo, img, tag, emit, chunk_size)
+            except Unauthorized as e:
+                raise Unauthorized(f"denied: requested access to the resource is denied ({e.message})") from None
     return digest
 
 
