@@ -377,3 +377,20 @@ def test_probing_resumes_after_a_daemon_restart(tmp_path) -> None:  # noqa: ANN0
         assert not d.loop_violations(), d.loop_violations()
     finally:
         d.cleanup()
+
+
+def test_cli_run_health_flags_and_ps(daemon: TestDaemon, tmp_path) -> None:  # noqa: ANN001
+    from cli.cliutil import CLI
+
+    dy = CLI(daemon.host, str(tmp_path / "dyconfig"))
+    cid = dy.ok("run", "-d", "--health-cmd", "echo ok", "--health-interval", "100ms", "--health-retries", "2",
+                "busybox", "sleep", "600").strip()  # fmt: skip
+    try:
+        assert inspect(daemon, cid)["Config"]["Healthcheck"] == {"Test": ["CMD-SHELL", "echo ok"], "Interval": 100 * MS,
+                                                                 "Retries": 2}  # fmt: skip
+        assert wait_for(lambda: dy.ok("ps", "--filter", "health=healthy", "-q", "--no-trunc").split() == [cid])
+        out = dy.ok("ps", "--filter", f"id={cid}", "--format", "{{.Status}}")
+        assert out.startswith("Up ") and out.strip().endswith("(healthy)")
+        assert dy.ok("inspect", "-f", "{{.State.Health.Status}} {{.State.Health.FailingStreak}}", cid).split() == ["healthy", "0"]
+    finally:
+        remove(daemon, cid)
