@@ -227,7 +227,9 @@ def test_container_runs_mapped_and_owns_its_files(remap: TestDaemon) -> None:
                                 "touch /made-by-root; mkdir /dir; chown 1000:1000 /dir; "
                                 "echo 10.9.9.9 extra >> /etc/hosts && echo HOSTS-OK; "
                                 "stat -c '%u:%g %a' /dev/shm; echo x > /dev/shm/f && echo SHM-OK; "
-                                "echo name > /etc/hostname && echo HOSTNAME-OK")
+                                "echo name > /etc/hostname && echo HOSTNAME-OK; "
+                                "ping -c1 -W2 127.0.0.1 >/dev/null && echo PING-OK; "
+                                "cat /sys/class/net/lo/mtu && echo SYSFS-OK")
     try:
         assert code == 0, out
         lines = out.splitlines()
@@ -235,6 +237,10 @@ def test_container_runs_mapped_and_owns_its_files(remap: TestDaemon) -> None:
         assert lines[1].split() == ["0", str(start), str(count)]
         assert lines[2] == "0"
         assert "HOSTS-OK" in lines and "SHM-OK" in lines and "HOSTNAME-OK" in lines
+        # its network namespace belongs to its user namespace, as with Docker: raw sockets work
+        # and /sys is its own sysfs
+        assert "PING-OK" in lines and "SYSFS-OK" in lines, out
+        assert os.listdir(os.path.join(remap.exec_root, "userns")) == []  # pins only live during start
         assert "0:0 1777" in lines  # /dev/shm belongs to the container's root
         upper = _upper(remap, cid)
         assert _owner(os.path.join(upper, "made-by-root")) == (start, start)
@@ -246,6 +252,17 @@ def test_container_runs_mapped_and_owns_its_files(remap: TestDaemon) -> None:
             assert "10.9.9.9 extra" in f.read()
     finally:
         _rm(remap, cid)
+
+
+def test_network_capabilities_inside_its_own_namespace(remap: TestDaemon) -> None:
+    cid, code, out = _sh(remap, "ip link set lo mtu 1400 && cat /sys/class/net/lo/mtu; "
+                                "ip link set lo mtu 1300 2>&1 | head -1",
+                         HostConfig={"CapAdd": ["NET_ADMIN"]})
+    _rm(remap, cid)
+    assert code == 0 and out.splitlines()[0] == "1400", out
+    cid, code, out = _sh(remap, "ip link set lo mtu 1400 2>&1; echo rc=$?")  # without NET_ADMIN
+    _rm(remap, cid)
+    assert "rc=0" not in out, out
 
 
 def test_exec_joins_the_mapping(remap: TestDaemon) -> None:

@@ -41,6 +41,10 @@ class Daemon:
         # volumes are owned accordingly; None without remapping
         self.id_mapping = config.id_mapping if config.id_mapping is not None and not config.id_mapping.empty else None
         self.root_ids: tuple[int, int] | None = self.id_mapping.root_pair() if self.id_mapping else None
+        if self.id_mapping is not None:
+            from dockyard.daemon import idmap
+
+            idmap.sweep_pins(os.path.join(self.exec_root, "userns"))  # user namespaces a crash left pinned
         self.events = EventBus()
         self.layers = LayerStore(self.data_root, self.id_mapping)
         self.images: Any = None

@@ -19,6 +19,7 @@ Blocking (files, useradd): called once before the daemon's event loop starts.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import grp
 import logging
@@ -270,3 +271,89 @@ def check_host_config(host_config: dict) -> None:
         raise InvalidParameter("cannot share the host's network namespace when user namespaces are enabled")
     if (host_config.get("PidMode") or "") == "host":
         raise InvalidParameter("cannot share the host PID namespace when user namespaces are enabled")
+
+
+# --- a container's user namespace, made before the container ------------------------------------
+def pin_userns(path: str, mapping: IdentityMapping) -> str:
+    """Make a user namespace with `mapping` and pin it at `path` (a bind mount of its nsfs file).
+
+    The daemon makes it before the network layer builds the container's network namespace, which
+    is then created inside it (network/netns.py `owner_userns`), and the runtime joins both by
+    path: the container's root holds its network capabilities, as with runc under Docker. A
+    helper process (`unshare --user`) is needed: a threaded process cannot enter a new user
+    namespace. Blocking; returns `path`."""
+    import time
+
+    from dockyard.sys import linux
+
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+    os.close(fd)
+    ours = os.stat("/proc/self/ns/user").st_ino
+    helper = subprocess.Popen(["unshare", "--user", "--", "sleep", "60"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if os.stat(f"/proc/{helper.pid}/ns/user").st_ino != ours:
+                    break
+            except FileNotFoundError:
+                pass
+            if helper.poll() is not None or time.monotonic() > deadline:
+                err = helper.stderr.read().decode(errors="replace").strip() if helper.stderr else ""
+                raise OSError(f"creating a user namespace: {err or 'helper failed'}")
+            time.sleep(0.001)
+        uids, gids = mapping.oci()
+        for name, maps in (("uid_map", uids), ("gid_map", gids)):
+            with open(f"/proc/{helper.pid}/{name}", "w") as f:
+                f.write("".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps))
+        linux.mount(f"/proc/{helper.pid}/ns/user", path, None, linux.MS_BIND)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        raise
+    finally:
+        helper.kill()
+        helper.wait()
+        if helper.stderr:
+            helper.stderr.close()
+    return path
+
+
+def unpin_userns(path: str) -> None:
+    """Drop a pin made by pin_userns (the namespace lives on while anything still uses it)."""
+    from dockyard.sys import linux
+
+    try:
+        linux.umount(path, linux.MNT_DETACH)
+    except OSError:
+        pass
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def sweep_pins(directory: str) -> None:
+    """Remove pins a crash left in `directory` (they are only held while a container starts)."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in names:
+        unpin_userns(os.path.join(directory, name))
+
+
+@contextlib.contextmanager
+def network_owner(userns_path: str | None):  # noqa: ANN201
+    """Within the block, network namespaces the network layer creates (in worker threads started
+    from this task) belong to the user namespace pinned at `userns_path`."""
+    if not userns_path:
+        yield
+        return
+    from dockyard.network import netns
+
+    token = netns.owner_userns.set(userns_path)
+    try:
+        yield
+    finally:
+        netns.owner_userns.reset(token)

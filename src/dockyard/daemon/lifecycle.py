@@ -17,7 +17,7 @@ import signal as _signal
 import time
 from typing import TYPE_CHECKING, Any
 
-from dockyard.daemon import mounts, networking, oci_spec, propagation, shim, signals, timeutil, userdb
+from dockyard.daemon import idmap, mounts, networking, oci_spec, propagation, shim, signals, timeutil, userdb
 from dockyard.daemon.container import Container
 from dockyard.daemon.runtime import RuntimeClient, RuntimeError_
 from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound, NotModified, SystemError_
@@ -231,12 +231,21 @@ async def _run(d: Daemon, c: Container) -> None:
                 await asyncio.to_thread(propagation.check, mp)  # shared/slave need a source that propagates
 
         marks.append(("mounts", time.perf_counter()))
-        sandbox = await d.networking.prepare(c)
+        id_mappings = _id_mappings(d, c)
+        user_ns = _shared_user_namespace(d, c) if id_mappings is not None else None
+        userns_pin = None
+        if id_mappings is not None and not user_ns:
+            # userns-remap: the container's user namespace exists before its network namespace,
+            # which the network layer makes inside it (as runc does for Docker); the runtime joins
+            # both by path, and the pin goes once the container exists (daemon/idmap.py)
+            userns_pin = user_ns = await asyncio.to_thread(idmap.pin_userns, _userns_pin_path(d, c), d.id_mapping)
+            undo.append(lambda: asyncio.to_thread(idmap.unpin_userns, userns_pin))
+        with idmap.network_owner(userns_pin):
+            sandbox = await d.networking.prepare(c)
         undo.append(lambda: d.networking.release(c))
         _volume_events(d, c)
         paths = await asyncio.to_thread(networking.write_files, d.store.dir(c.id), c.hostname, sandbox)
         c.hostname_path, c.hosts_path, c.resolv_conf_path = paths["/etc/hostname"], paths["/etc/hosts"], paths["/etc/resolv.conf"]
-        id_mappings = _id_mappings(d, c)
         if id_mappings is not None and d.root_ids:
             # the container's root may edit its /etc/hosts, hostname and resolv.conf (bind mounts)
             await asyncio.to_thread(_chown_files, list(paths.values()), d.root_ids)
@@ -247,10 +256,8 @@ async def _run(d: Daemon, c: Container) -> None:
         user = await asyncio.to_thread(userdb.lookup, rootfs, c.config.get("User") or "",
                                        c.host_config.get("GroupAdd") or [])  # fmt: skip
         ns_paths = _namespace_paths(d, c)
-        if id_mappings is not None:
-            user_ns = _shared_user_namespace(d, c)
-            if user_ns:
-                ns_paths["user"] = user_ns
+        if user_ns:
+            ns_paths["user"] = user_ns
         spec_in = oci_spec.SpecInputs(
             container_id=c.id,
             config=c.config,
@@ -295,6 +302,8 @@ async def _run(d: Daemon, c: Container) -> None:
         except shim.ShimError as e:
             raise start_error(e.message) from None
         undo.append(lambda: rt.delete(c.id, force=True))
+        if userns_pin:
+            await asyncio.to_thread(idmap.unpin_userns, userns_pin)  # the container holds it now
         marks.append(("create", time.perf_counter()))
         conn = await shim.ShimConnection.connect(bdir)
         undo.append(lambda: _aclose(conn))
@@ -362,11 +371,13 @@ def _log_size(v: str | None) -> int:
 
 def _id_mappings(d: Daemon, c: Container) -> tuple[list[dict[str, int]], list[dict[str, int]]] | None:
     """The OCI uid/gid maps of a container in the daemon's userns-remap mapping, else None."""
-    from dockyard.daemon import idmap
-
     if d.id_mapping is None or not idmap.remapped(c.host_config):
         return None
     return d.id_mapping.oci()
+
+
+def _userns_pin_path(d: Daemon, c: Container) -> str:
+    return os.path.join(d.exec_root, "userns", c.id)
 
 
 def _chown_files(paths: list[str], owner: tuple[int, int]) -> None:
@@ -384,8 +395,6 @@ def _shared_user_namespace(d: Daemon, c: Container) -> str | None:
         other = d.store.get(mode.split(":", 1)[1])
         if not other.state.running:
             continue  # the namespace join itself reports it
-        from dockyard.daemon import idmap
-
         if not idmap.remapped(other.host_config):
             raise Conflict(f"cannot join the namespaces of container {other.id}: it runs with --userns=host")
         return f"/proc/{other.state.pid}/ns/user"

@@ -7,17 +7,30 @@ unshares CLONE_NEWNET, bind-mounts ``/proc/thread-self/ns/net`` onto the file, a
 to the namespace it came from. ``entered(path)`` does the same round trip for work that must
 happen inside (opening a netlink socket, binding the DNS socket at 127.0.0.11).
 
+With userns-remap the daemon sets ``owner_userns`` (a pinned user namespace) around a
+container's network setup: ``create`` then makes the namespace inside that user namespace, as runc
+does for Docker, so the container's root holds its network capabilities there (raw sockets,
+sysctls, sysfs). A thread of a threaded process cannot enter another user namespace, so a short
+helper process (``nsenter --user ... unshare --net``) makes it and the namespace is pinned from
+/proc/<helper>/ns/net.
+
 All functions block (mount, setns): call them from a worker thread, never the event loop.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import os
+import subprocess
+import time
 from collections.abc import Iterator
 
 from dockyard.sys import linux
+
+# the user namespace (a path) new network namespaces belong to; None: the daemon's own
+owner_userns: contextvars.ContextVar[str | None] = contextvars.ContextVar("dockyard_netns_owner_userns", default=None)
 
 
 class NamespaceEscape(RuntimeError):
@@ -47,6 +60,10 @@ def _go_home(home_fd: int) -> None:
 
 def create(path: str) -> None:
     """Create a new network namespace and pin it at `path` (its directory must exist)."""
+    owner = owner_userns.get()
+    if owner:
+        _create_owned(path, owner)
+        return
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
     os.close(fd)
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -65,6 +82,37 @@ def create(path: str) -> None:
         _go_home(home)
     finally:
         os.close(home)
+
+
+def _create_owned(path: str, userns: str) -> None:
+    """A network namespace owned by the user namespace pinned at `userns`, pinned at `path`."""
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+    os.close(fd)
+    ours = os.stat("/proc/thread-self/ns/net").st_ino
+    helper = subprocess.Popen(["nsenter", f"--user={userns}", "--", "unshare", "--net", "--", "sleep", "60"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if os.stat(f"/proc/{helper.pid}/ns/net").st_ino != ours:
+                    break
+            except FileNotFoundError:
+                pass
+            if helper.poll() is not None or time.monotonic() > deadline:
+                err = helper.stderr.read().decode(errors="replace").strip() if helper.stderr else ""
+                raise OSError(errno.EPERM, f"creating a network namespace in {userns}: {err or 'helper failed'}")
+            time.sleep(0.001)
+        linux.mount(f"/proc/{helper.pid}/ns/net", path, None, linux.MS_BIND)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        raise
+    finally:
+        helper.kill()
+        helper.wait()
+        if helper.stderr:
+            helper.stderr.close()
 
 
 def remove(path: str) -> None:
