@@ -534,3 +534,23 @@ def test_tty_read_only_rootfs_and_volume_copy_up(remap: TestDaemon) -> None:
     finally:
         _rm(remap, cid)
         remap.api("DELETE", "/volumes/dytunsetc")
+
+
+def test_live_restore_keeps_a_remapped_container(remap: TestDaemon) -> None:
+    """SIGKILL the daemon while a remapped container runs: after a restart exec still joins its
+    mapping and no user namespace pin is left behind. (Last in the module: it restarts the daemon.)"""
+    start, count = _range_of("dockremap", "/etc/subuid")
+    st, r = remap.api("POST", "/containers/create", {"Image": "busybox", "Cmd": ["sleep", "60"]})
+    cid = r["Id"]
+    try:
+        assert remap.api("POST", f"/containers/{cid}/start")[0] == 204
+        remap.kill()
+        remap.start()
+        st, info = remap.api("GET", f"/containers/{cid}/json")
+        assert info["State"]["Running"], info["State"]
+        st, r = remap.api("POST", f"/containers/{cid}/exec", {"Cmd": ["cat", "/proc/self/uid_map"], "AttachStdout": True})
+        st, out = remap.api("POST", f"/exec/{r['Id']}/start", {"Detach": False, "Tty": False})
+        assert demux(out)[1].decode().split() == ["0", str(start), str(count)]
+        assert os.listdir(os.path.join(remap.exec_root, "userns")) == []
+    finally:
+        _rm(remap, cid)
