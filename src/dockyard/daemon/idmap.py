@@ -14,7 +14,16 @@ What dockerd does at start-up, with its words for each failure:
   config with `data_root` moved there and `id_mapping` set; `root` maps to nothing (Docker turns
   user namespaces off then, with a warning).
 
-Blocking (files, useradd): called once before the daemon's event loop starts.
+For containers:
+- `remapped(host_config)`: `--userns=host` opts out; `check_host_config`: Docker's refusals of
+  --privileged, --network=host and --pid=host without it (400 at create).
+- `pin_userns(path, mapping)` / `unpin_userns(path)` / `network_owner(path)`: a container's user
+  namespace is made (and pinned at `<exec-root>/userns/<id>`) before its network namespace, which
+  the network layer then creates inside it; the pin goes once the runtime created the container.
+  `sweep_pins(dir)` removes pins a crash left.
+
+Blocking (files, useradd, helpers): setup() runs once before the event loop starts; the pins
+from worker threads.
 """
 
 from __future__ import annotations
