@@ -714,6 +714,8 @@ def build_create(opts: Options, args: list[str], is_run: bool) -> tuple[dict[str
             if opts["ip6"]:
                 ipam["IPv6Address"] = opts["ip6"]
             aliases += opts["network-alias"]
+            if opts["link"]:  # as the Docker CLI: on a user network, links are per-endpoint names
+                ep["Links"] = list(opts["link"])
             if opts["link-local-ip"]:
                 ipam["LinkLocalIPs"] = opts["link-local-ip"]  # type: ignore[assignment]
         if net.get("ip"):

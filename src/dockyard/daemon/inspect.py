@@ -51,6 +51,8 @@ async def inspect(d: Daemon, c: Container, size: bool = False) -> dict[str, Any]
     sizes = await asyncio.to_thread(d.layers.sizes, c.id) if size else None
     _network_view(d, c)
     out = c.inspect(graph_driver=gd, sizes=sizes)
+    if out["HostConfig"].get("Links"):  # Docker shows links as "/child:/parent/alias"
+        out["HostConfig"]["Links"] = d.networking.links_view(c)
     out["HostConfig"].setdefault("MaskedPaths", None)
     if not c.host_config.get("Privileged"):
         from dockyard.daemon import oci_spec

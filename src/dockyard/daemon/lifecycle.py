@@ -282,6 +282,8 @@ async def _run(d: Daemon, c: Container) -> None:
         if c.host_config.get("Init") and not cfg.init_path:
             raise SystemError_("docker-init binary not found: install tini (tini-static) or set --init-path")
         spec = await asyncio.to_thread(oci_spec.build_spec, spec_in)
+        if getattr(sandbox, "env", None):  # legacy --link variables (network/legacy_links.py)
+            spec["process"]["env"] = networking.merge_link_env(spec["process"]["env"], sandbox.env, c.config.get("Env"))
         marks.append(("spec", time.perf_counter()))
         if cfg.no_new_privileges:
             spec["process"]["noNewPrivileges"] = True

@@ -38,6 +38,7 @@ class Sandbox:
     hosts: str
     resolv_conf: str
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # NetworkSettings fields to set
+    env: list[str] = dataclasses.field(default_factory=list)  # legacy links' variables (merge_env)
 
 
 def filter_resolv_conf(text: str, keep_loopback: bool = False) -> str:
@@ -175,7 +176,11 @@ class Networking:
             resolv = await _to_thread(_read, other.resolv_conf_path)
             return Sandbox(f"/proc/{other.state.pid}/ns/net", hosts, resolv, {"SandboxKey": "", "Networks": {}})
         if self.service is not None:
-            return await self.service.setup(c)
+            sandbox = await self.service.setup(c)
+            if sandbox.links:
+                sandbox.env = self._link_env(c, sandbox.links)
+            self._events(c, "connect", self.service.attached_networks(c.id))
+            return sandbox
         # no network layer (or --network none): a private namespace with only lo
         hosts = hosts_for(c.hostname, c.config.get("Domainname") or "", None, hc.get("ExtraHosts") or [])
         nets = {"none": endpoint_settings()} if mode == "none" else {}
@@ -184,10 +189,41 @@ class Networking:
     async def release(self, c: Any) -> None:
         mode = c.host_config.get("NetworkMode") or "default"
         if self.service is not None and not mode.startswith("container:"):
+            attached = self.service.attached_networks(c.id)
             try:
                 await self.service.teardown(c)
             except Exception as e:  # noqa: BLE001 - release must not fail the exit path
                 log.warning("network teardown of %s: %s", c.id[:12], e)
+            self._events(c, "disconnect", attached)
+
+    def _events(self, c: Any, action: str, networks: list[tuple[str, str, str]]) -> None:
+        """Docker's network events when a container joins its networks at start ("connect") and
+        leaves them at stop ("disconnect"): actor the network, attributes container, name, type."""
+        publish = getattr(getattr(self.daemon, "events", None), "publish", None)
+        if publish is None:
+            return
+        for nid, name, driver in networks:
+            publish("network", action, nid, {"container": c.id, "name": name, "type": driver})
+
+    def _link_env(self, c: Any, targets: list[tuple[str, str, str]]) -> list[str]:
+        """Environment variables of legacy links (--link on the default bridge)."""
+        from dockyard.network import legacy_links
+
+        env: list[str] = []
+        for child_id, alias, ip in targets:
+            child = self.daemon.store.find(child_id)
+            if child is None:
+                continue
+            env += legacy_links.link_env(
+                c.name, alias, ip, child.config.get("ExposedPorts"), list(child.config.get("Env") or [])
+            )
+        return env
+
+    def links_view(self, c: Any) -> list[str] | None:
+        """HostConfig.Links for inspect, Docker's way: "/child:/parent/alias" for each child that
+        still exists."""
+        fn = getattr(self.service, "links_view", None)
+        return fn(c.id) if fn is not None else c.host_config.get("Links")
 
     async def forget(self, c: Any) -> None:
         """The container is removed: drop what the network layer still keeps for it."""
@@ -199,6 +235,14 @@ class Networking:
                 await fn(c)
             except Exception as e:  # noqa: BLE001
                 log.warning("network unregister of %s: %s", c.id[:12], e)
+
+
+def merge_link_env(env: list[str], link_env: list[str], config_env: list[str] | None) -> list[str]:
+    """The process environment with legacy links' variables: after PATH/HOSTNAME/TERM, before
+    the container's own variables, which win."""
+    from dockyard.network import legacy_links
+
+    return legacy_links.merge_env(env, link_env, config_env)
 
 
 def endpoint_settings() -> dict[str, Any]:

@@ -29,6 +29,7 @@ class ContainerNetConfig:
     extra_hosts: list[str] = field(default_factory=list)
     mac_address: str = ""
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)  # NetworkingConfig.EndpointsConfig
+    links: list[str] = field(default_factory=list)  # HostConfig.Links: legacy "name[:alias]" links
     hosts_path: str = ""  # if set, connect/disconnect rewrite this file in place
     resolv_conf_path: str = ""
 
@@ -64,6 +65,7 @@ class ContainerNetConfig:
             extra_hosts=list(hc.get("ExtraHosts") or []),
             mac_address=config.get("MacAddress") or "",
             endpoints=dict((networking_config or {}).get("EndpointsConfig") or {}),
+            links=[str(x) for x in hc.get("Links") or []],
             hosts_path=hosts_path,
             resolv_conf_path=resolv_conf_path,
         )
@@ -97,6 +99,10 @@ class Sandbox:
     hosts: str
     resolv_conf: str
     settings: dict[str, Any]
+    # legacy links on the default bridge: (child id, alias, child ip) of each running child, for
+    # the daemon to turn into environment variables (legacy_links.link_env)
+    links: list[tuple[str, str, str]] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)  # filled by the daemon seam from `links`
 
     @property
     def netns(self) -> str | None:

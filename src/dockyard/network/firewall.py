@@ -16,7 +16,7 @@ What the rules do (see docs/network.md):
   it came from (so replies return through the host).
 - ``forward``: DNAT-ed and established traffic passes; a bridge may not reach another bridge
   (networks are isolated), internal networks reach nothing outside, ``icc=false`` drops traffic
-  between containers of one bridge.
+  between containers of one bridge except a legacy link's parent to its child's exposed ports.
 - ``raw_pre``: nothing arriving on our bridges may claim a 127.0.0.0/8 source or destination
   (route_localnet would otherwise let a container reach host services bound to localhost).
 """
@@ -47,6 +47,18 @@ class PortRule:
     container_port: int
 
 
+@dataclass(frozen=True)
+class LinkRule:
+    """A legacy link across an icc=false bridge: parent may reach the child's port(s)."""
+
+    bridge: str
+    parent_ip: str
+    child_ip: str
+    proto: str
+    port_lo: int
+    port_hi: int
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', "") + '"'
 
@@ -55,7 +67,7 @@ def _set(names: list[str]) -> str:
     return "{ " + ", ".join(_q(n) for n in names) + " }"
 
 
-def render(table: str, bridges: list[BridgeRule], ports: list[PortRule]) -> str:
+def render(table: str, bridges: list[BridgeRule], ports: list[PortRule], link_rules: list[LinkRule] | None = None) -> str:
     """The transaction that replaces `table` with exactly these rules."""
     names = sorted({b.bridge for b in bridges})
     lines = [f"table ip {table} {{"]
@@ -100,6 +112,14 @@ def render(table: str, bridges: list[BridgeRule], ports: list[PortRule]) -> str:
     for b in sorted(bridges, key=lambda b: b.bridge):
         br = _q(b.bridge)
         if not b.icc:
+            for lk in sorted((r for r in link_rules or [] if r.bridge == b.bridge), key=repr):
+                ports = str(lk.port_lo) if lk.port_lo == lk.port_hi else f"{lk.port_lo}-{lk.port_hi}"
+                lines.append(
+                    f"    iifname {br} oifname {br} ip saddr {lk.parent_ip} ip daddr {lk.child_ip} {lk.proto} dport {ports} accept"
+                )
+                lines.append(
+                    f"    iifname {br} oifname {br} ip saddr {lk.child_ip} ip daddr {lk.parent_ip} {lk.proto} sport {ports} accept"
+                )
             lines.append(f"    iifname {br} oifname {br} drop")
         if b.internal:
             lines.append(f"    iifname {br} oifname != {br} drop")
@@ -128,11 +148,11 @@ class Firewall:
             self._nft = Nft()
         return self._nft
 
-    def apply(self, bridges: list[BridgeRule], ports: list[PortRule]) -> None:
+    def apply(self, bridges: list[BridgeRule], ports: list[PortRule], link_rules: list[LinkRule] | None = None) -> None:
         """Make the table hold exactly these rules (one transaction). Blocks: call in a thread."""
         if not self.enabled:
             return
-        text = render(self.table, bridges, ports)
+        text = render(self.table, bridges, ports, link_rules)
         with self._lock:
             if text == self.applied:
                 return

@@ -42,17 +42,18 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, SystemError_
 from dockyard.network import dns as dnslib
-from dockyard.network import files, ipam, links, netns
+from dockyard.network import files, ipam, legacy_links, links, netns
 from dockyard.network import ports as portlib
 from dockyard.network.config import ContainerNetConfig, Sandbox, from_container
-from dockyard.network.firewall import BridgeRule, Firewall, PortRule
+from dockyard.network.firewall import BridgeRule, Firewall, LinkRule, PortRule
 from dockyard.network.options import NetworkOptions
 from dockyard.network.state import (
     Attachment,
     ContainerRecord,
     EndpointState,
+    Link,
     NetworkRecord,
     SandboxState,
     Store,
@@ -77,10 +78,6 @@ def _veth_name() -> str:
 def _valid_mac(mac: str) -> bool:
     parts = mac.split(":")
     return len(parts) == 6 and all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts)
-
-
-def _truthy(v: Any) -> bool:
-    return str(v).lower() in ("1", "true", "yes", "on")
 
 
 HOST_LOCK = "/run/lock/dockyard-network.lock"
@@ -407,7 +404,7 @@ class NetworkService:
                 continue
             for m in sb.ports:
                 rules.append(PortRule(m.proto, m.host_ip, m.host_port, ep.ip, m.container_port))
-        self.firewall.apply(bridges, rules)
+        self.firewall.apply(bridges, rules, self._link_rules())
 
     # =========================================================================================
     # networks API
@@ -469,9 +466,9 @@ class NetworkService:
     def _matches(self, net: NetworkRecord, f: dict[str, list[str]]) -> bool:
         if "driver" in f and net.driver not in f["driver"]:
             return False
-        if "id" in f and not any(net.id.startswith(x) or x in net.id for x in f["id"]):
+        if "id" in f and not any(_filter_match(x, net.id) for x in f["id"]):
             return False
-        if "name" in f and not any(x in net.name for x in f["name"]):
+        if "name" in f and not any(_filter_match(x, net.name) for x in f["name"]):
             return False
         if "scope" in f and "local" not in f["scope"]:
             return False
@@ -487,9 +484,8 @@ class NetworkService:
             if k not in net.labels or (eq and net.labels[k] != v):
                 return False
         if "dangling" in f:
-            want = [_truthy(x) for x in f["dangling"]]
             dangling = net.user_defined and not self._active_endpoints(net.id)
-            if dangling not in want:
+            if dangling != _dangling_value(f["dangling"]):
                 return False
         return True
 
@@ -561,8 +557,7 @@ class NetworkService:
                     if gw not in subnet:
                         raise InvalidParameter(f"no matching subnet for gateway {c['Gateway']}")
                     cfg["Gateway"] = str(gw)
-                else:
-                    cfg["Gateway"] = str(subnet.network_address + 1)
+                # else: the first address, but IPAM.Config shows only what was asked (Docker)
                 if c.get("AuxiliaryAddresses"):
                     cfg["AuxiliaryAddresses"] = dict(c["AuxiliaryAddresses"])
         user_subnet = bool(cfg)
@@ -580,7 +575,7 @@ class NetworkService:
             labels=labels,
             options=options,
             ipam_driver=ipam_driver,
-            ipam_options=ipam_in.get("Options") or None,
+            ipam_options=dict(ipam_in["Options"]) if isinstance(ipam_in.get("Options"), dict) else None,
             ipam_config=[cfg],
             bridge=bridge,
             user_subnet=user_subnet,
@@ -664,6 +659,14 @@ class NetworkService:
                 ipaddress.ip_address(d)
             except ValueError:
                 raise InvalidParameter(f"invalid IP address: {d}") from None
+        if cfg.links and mode.startswith("container:"):
+            raise InvalidParameter(
+                "conflicting options: container type network can't be used with links. This would result in undefined behavior"
+            )
+        if cfg.links and mode == "host":
+            raise InvalidParameter(
+                "conflicting options: host type networking can't be used with links. This would result in undefined behavior"
+            )
         if mode.startswith("container:"):
             if cfg.port_bindings or cfg.publish_all:
                 raise InvalidParameter("conflicting options: port publishing and the container type network mode")
@@ -722,6 +725,9 @@ class NetworkService:
                 raise InvalidParameter(f"no configured subnet or ip-range contain the IP address {ip}")
         if aliases and not net.user_defined:
             raise InvalidParameter("network-scoped alias is supported only for containers in user defined networks")
+        att_links = [str(x) for x in ec.get("Links") or []]
+        for spec in att_links:
+            legacy_links.parse_link(spec)
         return Attachment(
             network_id=net.id,
             name=net.name,
@@ -729,6 +735,7 @@ class NetworkService:
             aliases=aliases,
             mac_address=mac,
             driver_opts=ec.get("DriverOpts") or None,
+            links=att_links,
         )
 
     @staticmethod
@@ -757,11 +764,56 @@ class NetworkService:
                 resolv_conf_path=cfg.resolv_conf_path,
                 attachments=atts,
             )
+            rec.links = self._resolve_links(cfg)
             old = self.containers.get(cfg.id)
             if old is not None:
                 rec.sandbox = old.sandbox
             self.containers[cfg.id] = rec
             await asyncio.to_thread(self.store.save_container, rec)
+
+    def _find_container(self, ref: str) -> ContainerRecord | None:
+        """A registered container by full id, name, or unique id prefix."""
+        ref = ref.lstrip("/")
+        if ref in self.containers:
+            return self.containers[ref]
+        for rec in self.containers.values():
+            if rec.name == ref:
+                return rec
+        matches = [r for cid, r in self.containers.items() if ref and cid.startswith(ref)]
+        return matches[0] if len(matches) == 1 else None
+
+    def _resolve_links(self, cfg: ContainerNetConfig) -> list[Link]:
+        """HostConfig.Links of a container outside user-defined networks (Docker ignores them
+        there: links on user networks are EndpointSettings.Links, names for the embedded DNS)."""
+        out: list[Link] = []
+        net = self._by_name(self._mode(cfg.network_mode)) if not cfg.network_mode.startswith("container:") else None
+        if net is not None and net.user_defined:
+            for spec in cfg.links:
+                legacy_links.parse_link(spec)
+            return out
+        for spec in cfg.links:
+            name, alias = legacy_links.parse_link(spec)
+            child = self._find_container(name)
+            seen: set[str] = set()
+            while child is not None and self._mode(child.network_mode).startswith("container:") and child.id not in seen:
+                seen.add(child.id)
+                child = self._find_container(self._mode(child.network_mode)[len("container:") :])
+            if child is None:
+                raise InvalidParameter(f"could not get container for {name}: No such container: {name}")
+            if self._mode(child.network_mode) == "host":
+                raise InvalidParameter(
+                    "conflicting options: host type networking can't be used with links. This would result in undefined behavior"
+                )
+            out = [lk for lk in out if lk.alias != alias]
+            out.append(Link(child.id, alias, child.name))
+        return out
+
+    def links_view(self, container_id: str) -> list[str] | None:
+        """HostConfig.Links as inspect shows them: ``/<child name>:/<parent name>/<alias>``."""
+        rec = self.containers.get(container_id)
+        if rec is None or not rec.links:
+            return None
+        return [f"/{lk.child_name}:/{rec.name}/{lk.alias}" for lk in rec.links]
 
     async def unregister(self, container: Any) -> None:
         """Forget a removed container (tears its sandbox down if still there)."""
@@ -782,6 +834,12 @@ class NetworkService:
             rec = self._record(container_id)
             rec.name = name.lstrip("/")
             await asyncio.to_thread(self.store.save_container, rec)
+            for parent in list(self.containers.values()):  # links follow a renamed child
+                if any(lk.child_id == container_id for lk in parent.links):
+                    for lk in parent.links:
+                        if lk.child_id == container_id:
+                            lk.child_name = rec.name
+                    await asyncio.to_thread(self.store.save_container, parent)
 
     # =========================================================================================
     # containers: setup / teardown
@@ -824,6 +882,8 @@ class NetworkService:
                 sandbox.settings = self.settings(rec.id)
                 return sandbox
             await asyncio.to_thread(self._setup_sync, rec)
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(self._update_parents, rec)
             if rec.sandbox is not None and rec.sandbox.dns:
                 try:
                     await self.dns.attach(rec.id, rec.sandbox.key)
@@ -847,17 +907,19 @@ class NetworkService:
         rec.sandbox = sb
         try:
             n = 0
+            gw_net = self._gateway_choice(self.networks.get(a.network_id) for a in rec.attachments)
             for att in rec.attachments:
                 net = self.networks.get(att.network_id)
                 if net is None:
                     raise NotFound(f"network {att.name} not found")
                 if net.driver != "bridge":
                     continue
-                gw_here = not sb.gateway_network and not net.internal
-                self._add_endpoint(rec, sb, net, att, f"eth{n}", gw_here)
+                self._add_endpoint(rec, sb, net, att, f"eth{n}", net.id == gw_net)
                 n += 1
+                sb.next_if = n
             if not n:
                 links.loopback_up(sb.key)  # --network none (or no bridge network): only lo
+            self._link_children(rec, sb)
             self._publish(rec, sb)
             sb.dns = any(self.networks[nid].user_defined for nid in sb.endpoints)
             self._apply_firewall()
@@ -865,6 +927,72 @@ class NetworkService:
         except BaseException:
             self._teardown_sync(rec)
             raise
+
+    # --- legacy links ---------------------------------------------------------------------
+    def _default_bridge(self) -> NetworkRecord | None:
+        for n in self.networks.values():
+            if n.default_bridge:
+                return n
+        return None
+
+    def _link_children(self, rec: ContainerRecord, sb: SandboxState) -> None:
+        """A parent on the default bridge starts: each child must run there; its hosts line is
+        recorded (Docker's messages when not)."""
+        bridge = self._default_bridge()
+        if not rec.links or bridge is None or bridge.id not in sb.endpoints:
+            return
+        for lk in rec.links:
+            child = self.containers.get(lk.child_id)
+            if child is None:  # removed since: Docker keeps the link, and refuses to start
+                raise SystemError_(f"Cannot link to a non running container: /{lk.child_name} AS /{rec.name}/{lk.alias}")
+            if child.attachment(bridge.id) is None:
+                raise SystemError_(f"Cannot link to /{child.name}, as it does not belong to the default network")
+            ep = child.sandbox.endpoints.get(bridge.id) if child.sandbox else None
+            if ep is None:
+                raise SystemError_(f"Cannot link to a non running container: /{child.name} AS /{rec.name}/{lk.alias}")
+            sb.link_hosts[lk.alias] = [legacy_links.hosts_names(lk.alias, child.hostname or child.id[:12], child.name), ep.ip]
+
+    def _update_parents(self, child: ContainerRecord) -> list[ContainerRecord]:
+        """A child started (maybe with a new address): its running parents' hosts lines follow."""
+        bridge = self._default_bridge()
+        ep = child.sandbox.endpoints.get(bridge.id) if bridge and child.sandbox else None
+        if ep is None:
+            return []
+        changed = []
+        for parent in self.containers.values():
+            psb = parent.sandbox
+            if psb is None or parent.id == child.id:
+                continue
+            for lk in parent.links:
+                if lk.child_id == child.id and lk.alias in psb.link_hosts and psb.link_hosts[lk.alias][1] != ep.ip:
+                    psb.link_hosts[lk.alias][1] = ep.ip
+                    if parent not in changed:
+                        changed.append(parent)
+        for parent in changed:
+            self.store.save_container(parent)
+            self._write_hosts(parent)
+        return changed
+
+    def _link_rules(self) -> list[LinkRule]:
+        """With icc=false on the default bridge, a parent may still reach its children's exposed
+        ports (Docker's holes in the wall for links)."""
+        bridge = self._default_bridge()
+        if bridge is None or bridge.icc:
+            return []
+        out = []
+        for parent in self.containers.values():
+            pep = parent.sandbox.endpoints.get(bridge.id) if parent.sandbox else None
+            if pep is None:
+                continue
+            for lk in parent.links:
+                child = self.containers.get(lk.child_id)
+                cep = child.sandbox.endpoints.get(bridge.id) if child and child.sandbox else None
+                if child is None or cep is None:
+                    continue
+                for key in child.exposed_ports:
+                    lo, hi, proto = portlib.parse_port_key(key)
+                    out.append(LinkRule(bridge.bridge, pep.ip, cep.ip, proto, lo, hi))
+        return out
 
     def _add_endpoint(
         self, rec: ContainerRecord, sb: SandboxState, net: NetworkRecord, att: Attachment, ifname: str, gateway: bool
@@ -974,9 +1102,10 @@ class NetworkService:
     # =========================================================================================
     # connect / disconnect
     # =========================================================================================
-    async def connect(self, ref: str, container: Any, endpoint_config: dict[str, Any] | None = None) -> None:
+    async def connect(self, ref: str, container: Any, endpoint_config: dict[str, Any] | None = None) -> bool:
         """Attach a container to a network: at once if it runs, else from its next start.
-        `container`: an id, a ContainerNetConfig or the daemon's container object."""
+        `container`: an id, a ContainerNetConfig or the daemon's container object. True if it was
+        attached now (Docker then logs a network "connect" event; for a stopped one it does at start)."""
         container_id, cfg = self._ref(container)
         if cfg is not None and container_id not in self.containers:
             await self.register(cfg)
@@ -995,51 +1124,74 @@ class NetworkService:
                     "container cannot be connected to multiple networks with one of the networks in private (none) mode"
                 )
             if rec.attachment(net.id) is not None:
+                if rec.sandbox is None:
+                    return False  # Docker: connecting a stopped container again changes nothing
                 raise Forbidden(f"endpoint with name {rec.name} already exists in network {net.name}")
             att = self._attachment(net, endpoint_config or {})
             sb = rec.sandbox
             if sb is None:
                 rec.attachments.append(att)
                 await asyncio.to_thread(self.store.save_container, rec)
-                return
+                return False
             await asyncio.to_thread(self._connect_sync, rec, sb, net, att)
             if net.user_defined and not self.dns.attached(rec.id):
                 sb.dns = True
                 with contextlib.suppress(OSError):
                     await self.dns.attach(rec.id, sb.key)
             await asyncio.to_thread(self._write_hosts, rec)
+            return True
 
     def _connect_sync(self, rec: ContainerRecord, sb: SandboxState, net: NetworkRecord, att: Attachment) -> None:
         used = {ep.ifname for ep in sb.endpoints.values()}
-        n = 0
+        n = sb.next_if
         while f"eth{n}" in used:
             n += 1
-        gateway = not sb.gateway_network and not net.internal
-        self._add_endpoint(rec, sb, net, att, f"eth{n}", gateway)
+        old_gw = sb.gateway_network
+        gw_net = self._gateway_choice([net, *(self.networks.get(nid) for nid in sb.endpoints)])
+        ep = self._add_endpoint(rec, sb, net, att, f"eth{n}", gw_net == net.id and not old_gw)
+        sb.next_if = n + 1
         rec.attachments.append(att)
         try:
-            if gateway:
+            if gw_net == net.id and old_gw:  # the new network sorts first: the default route moves
+                links.set_default_route(sb.key, ep.ifname, ep.gateway)
+                sb.gateway_network = net.id
+            if not old_gw and sb.gateway_network:
                 self._publish(rec, sb)
             self._apply_firewall()
             self.store.save_container(rec)
         except BaseException:
             self._remove_endpoint(rec, sb, net.id)
             rec.attachments.remove(att)
+            if old_gw and old_gw in sb.endpoints and sb.gateway_network != old_gw:
+                with contextlib.suppress(Exception):
+                    links.set_default_route(sb.key, sb.endpoints[old_gw].ifname, sb.endpoints[old_gw].gateway)
+            sb.gateway_network = old_gw
+            if not old_gw:
+                self.allocator.release_owner(rec.id)
+                sb.ports = []
             raise
 
-    async def disconnect(self, ref: str, container_id: str, force: bool = False) -> None:
+    def _gateway_choice(self, nets: Iterable[NetworkRecord | None]) -> str:
+        """The network that gives a container its default route, as Docker orders a sandbox's
+        endpoints: internal networks last, then by network name (re-decided at every connect and
+        disconnect). Published ports follow it, so replies leave the way requests came in."""
+        cands = [n for n in nets if n is not None and n.driver == "bridge" and not n.internal]
+        return min(cands, key=lambda n: n.name).id if cands else ""
+
+    async def disconnect(self, ref: str, container_id: str, force: bool = False) -> bool:
+        """Detach a container from a network (running: at once); True if a live endpoint was removed."""
         async with self._lock:
             rec = self.containers.get(container_id)
             if rec is None:
                 if force:
-                    return
+                    return False
                 raise NotFound(f"No such container: {container_id}")
             try:
                 net = self.find_network(ref)
             except NotFound:
                 if not force:
                     raise
-                return
+                return False
             if net.driver == "host":
                 raise InvalidParameter("container cannot be disconnected from host network or connected to host network")
             att = rec.attachment(net.id)
@@ -1047,6 +1199,7 @@ class NetworkService:
                 raise Forbidden(f"container {rec.id} is not connected to network {net.name}")
             rec.attachments.remove(att)
             sb = rec.sandbox
+            live = sb is not None and net.id in sb.endpoints
             if sb is not None and net.id in sb.endpoints:
                 await asyncio.to_thread(self._disconnect_sync, rec, sb, net.id)
                 if not any(self.networks[n].user_defined for n in sb.endpoints if n in self.networks):
@@ -1054,19 +1207,30 @@ class NetworkService:
                     await self.dns.detach(rec.id)
                 await asyncio.to_thread(self._write_hosts, rec)
             await asyncio.to_thread(self.store.save_container, rec)
+            return live
+
+    def attached_networks(self, container_id: str) -> list[tuple[str, str, str]]:
+        """(network id, name, driver) of every network a running container is attached to now:
+        what Docker's network "connect" events at start and "disconnect" events at stop name."""
+        rec = self.containers.get(container_id)
+        if rec is None or rec.sandbox is None or rec.sandbox.shared_with:
+            return []
+        out = []
+        for att in rec.attachments:
+            net = self.networks.get(att.network_id)
+            if net is not None and (att.network_id in rec.sandbox.endpoints or net.driver in ("host", "null")):
+                out.append((net.id, net.name, net.driver))
+        return out
 
     def _disconnect_sync(self, rec: ContainerRecord, sb: SandboxState, network_id: str) -> None:
         was_gateway = sb.gateway_network == network_id
         self._remove_endpoint(rec, sb, network_id)
         if was_gateway:
-            sb.gateway_network = ""
-            for nid, ep in sb.endpoints.items():
-                net = self.networks.get(nid)
-                if net is not None and not net.internal:
-                    links.set_default_route(sb.key, ep.ifname, ep.gateway)
-                    sb.gateway_network = nid
-                    break
-            if not sb.gateway_network:
+            sb.gateway_network = self._gateway_choice(self.networks.get(nid) for nid in sb.endpoints)
+            if sb.gateway_network:
+                ep = sb.endpoints[sb.gateway_network]
+                links.set_default_route(sb.key, ep.ifname, ep.gateway)
+            else:
                 self.allocator.release_owner(rec.id)
                 sb.ports = []
         self._apply_firewall()
@@ -1132,6 +1296,8 @@ class NetworkService:
 
     def _hosts_text(self, rec: ContainerRecord) -> str:
         extra = files.parse_extra_hosts(rec.extra_hosts, self._host_gateway())
+        if rec.sandbox is not None:
+            extra += [(names, ip) for names, ip in rec.sandbox.link_hosts.values()]
         hostname = rec.hostname or rec.id[:12]
         if self._mode(rec.network_mode) == "host":
             return files.hosts("", "", [], extra, host_text=self._host_text(self.options.hosts_file))
@@ -1160,6 +1326,7 @@ class NetworkService:
             hosts=self._hosts_text(rec),
             resolv_conf=self._resolv_text(rec),
             settings=self.settings(rec.id),
+            links=[(lk.child_id, lk.alias, sb.link_hosts[lk.alias][1]) for lk in rec.links if sb and lk.alias in sb.link_hosts],
         )
 
     @staticmethod
@@ -1196,14 +1363,30 @@ class NetworkService:
 
     def _dns_lookup(self, cid: str, name: str) -> list[str] | None:
         name = name.rstrip(".").lower()
+        rec = self.containers.get(cid)
+        # a link on a user network (EndpointSettings.Links "target:alias") is a name only the
+        # linking container resolves: the target's address on that network
+        for att in list(rec.attachments) if rec is not None else []:
+            for spec in att.links:
+                with contextlib.suppress(InvalidParameter):
+                    target, alias = legacy_links.parse_link(spec)
+                    if alias.lower() == name or f"{alias}.{att.name}".lower() == name:
+                        found = self._match_peers(cid, target.lower(), att.network_id)
+                        if found:
+                            return found
+        return self._match_peers(cid, name) or None
+
+    def _match_peers(self, cid: str, name: str, network_id: str = "") -> list[str]:
         found: list[str] = []
         for other, net, ep in self._peers(cid):
+            if network_id and net.id != network_id:
+                continue
             names = {other.name.lower(), other.id[:12]} | {a.lower() for a in ep.aliases}
             suffix = "." + net.name.lower()
             base = name[: -len(suffix)] if name.endswith(suffix) else name
             if (name in names or base in names) and ep.ip not in found:
                 found.append(ep.ip)
-        return found or None
+        return found
 
     def _dns_reverse(self, cid: str, ip: str) -> str | None:
         for other, net, ep in self._peers(cid):
@@ -1255,6 +1438,29 @@ def _created_ts(created: str) -> float:
         return datetime.fromisoformat(created[:26].rstrip("Z") + "+00:00").timestamp()
     except ValueError:
         return 0.0
+
+
+def _filter_match(pattern: str, value: str) -> bool:
+    """Docker's filters.Match: an exact match, or the value is a (regular expression) search hit;
+    an invalid expression matches nothing (`name=^web$` is a common way to ask for one name)."""
+    import re
+
+    if pattern == value:
+        return True
+    try:
+        return re.search(pattern, value) is not None
+    except re.error:
+        return False
+
+
+def _dangling_value(values: list[str]) -> bool:
+    if len(values) > 1:
+        raise InvalidParameter('got more than one value for filter key "dangling"')
+    if values[0] in ("1", "true"):
+        return True
+    if values[0] in ("0", "false"):
+        return False
+    raise InvalidParameter("invalid value for filter 'dangling', must be \"true\" (or \"1\"), or \"false\" (or \"0\")")
 
 
 def _label_match(labels: dict[str, str], spec: str) -> bool:

@@ -99,6 +99,10 @@ class SandboxState:
     gateway_network: str = ""  # network id providing the default route
     shared_with: str = ""  # container:<id> mode: the owner of the namespace
     dns: bool = False  # embedded DNS attached
+    # legacy links: alias -> [names, ip] of the parent's /etc/hosts line for each child (kept when
+    # the child stops, updated when it starts again with another address, as Docker does)
+    link_hosts: dict[str, list[str]] = field(default_factory=dict)
+    next_if: int = 0  # the next ethN: never reused while the sandbox lives (Docker's counter)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -109,6 +113,8 @@ class SandboxState:
             "gateway_network": self.gateway_network,
             "shared_with": self.shared_with,
             "dns": self.dns,
+            "link_hosts": self.link_hosts,
+            "next_if": self.next_if,
         }
 
     @classmethod
@@ -121,6 +127,8 @@ class SandboxState:
             gateway_network=d.get("gateway_network", ""),
             shared_with=d.get("shared_with", ""),
             dns=bool(d.get("dns")),
+            link_hosts={k: list(v) for k, v in (d.get("link_hosts") or {}).items()},
+            next_if=int(d.get("next_if") or 0),
         )
 
 
@@ -134,6 +142,16 @@ class Attachment:
     aliases: list[str] = field(default_factory=list)
     mac_address: str = ""
     driver_opts: dict[str, str] | None = None
+    links: list[str] = field(default_factory=list)  # EndpointSettings.Links: "name:alias" DNS names
+
+
+@dataclass
+class Link:
+    """A legacy link on the default bridge: this container (the parent) sees `child_id` as `alias`."""
+
+    child_id: str
+    alias: str
+    child_name: str = ""  # kept when the child is removed: the parent then cannot start (Docker)
 
 
 @dataclass
@@ -154,6 +172,7 @@ class ContainerRecord:
     hosts_path: str = ""
     resolv_conf_path: str = ""
     attachments: list[Attachment] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
     sandbox: SandboxState | None = None
 
     def attachment(self, network_id: str) -> Attachment | None:
@@ -165,6 +184,7 @@ class ContainerRecord:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["attachments"] = [asdict(a) for a in self.attachments]
+        d["links"] = [asdict(lk) for lk in self.links]
         d["sandbox"] = self.sandbox.to_json() if self.sandbox else None
         return d
 
@@ -173,6 +193,7 @@ class ContainerRecord:
         known = {f for f in cls.__dataclass_fields__}
         kw = {k: v for k, v in d.items() if k in known}
         kw["attachments"] = [Attachment(**a) for a in d.get("attachments") or []]
+        kw["links"] = [Link(**lk) for lk in d.get("links") or []]
         kw["sandbox"] = SandboxState.from_json(d["sandbox"]) if d.get("sandbox") else None
         return cls(**kw)
 

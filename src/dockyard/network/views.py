@@ -50,7 +50,7 @@ def endpoint_settings(att: Attachment, ep: EndpointState | None, short_id: str, 
         aliases = (aliases or []) + [short_id]
     return {
         "IPAMConfig": att.ipam_config or None,
-        "Links": None,
+        "Links": (list(att.links) or None) if user_defined else None,
         "Aliases": aliases or None,
         "NetworkID": att.network_id,
         "EndpointID": ep.endpoint_id if ep else "",

@@ -85,8 +85,9 @@ async def connect(request: web.Request) -> web.Response:
     svc = _svc(request)
     net = svc.find_network(request.match_info["id"])
     c = _container(request, body.get("Container") or "")
-    await svc.connect(net.id, c, ec or {})
-    _event(request, "connect", net.id, net.name, net.driver, getattr(c, "id", c))
+    live = await svc.connect(net.id, c, ec or {})
+    if live is not False:  # a stopped container's connect event comes when it starts
+        _event(request, "connect", net.id, net.name, net.driver, getattr(c, "id", c))
     return web.Response(status=200)
 
 
