@@ -216,7 +216,8 @@ def test_connect_and_disconnect_a_running_container(net: Harness, tmp_path):
     a, sa = net.container("mover", hosts_path=str(hosts))
     hosts.write_text(sa.hosts)
     b, _ = net.container("peer", network_mode="dytlive")
-    assert net.svc.inspect_network("dytlive")["IPAM"]["Config"] == [{"Subnet": "10.251.7.0/24", "Gateway": "10.251.7.1", "IPRange": "10.251.7.128/25"}]
+    # as asked (Docker shows no Gateway it was not given; the network still uses the first address)
+    assert net.svc.inspect_network("dytlive")["IPAM"]["Config"] == [{"Subnet": "10.251.7.0/24", "IPRange": "10.251.7.128/25"}]
     net.run(net.svc.connect("dytlive", a, {"IPAMConfig": {"IPv4Address": "10.251.7.9"}, "Aliases": ["mv"]}))
     names = {x["ifname"] for x in _ip_addr(net, a)}
     assert names == {"lo", "eth0", "eth1"}
