@@ -442,11 +442,14 @@ def test_commit_shifts_back_and_image_round_trips(remap: TestDaemon, tmp_path) -
         st, r = remap.api("POST", f"/images/{reg.addr}/dytuns/committed/push?tag=v1",
                           headers={"X-Registry-Auth": "e30="})
         assert st == 200 and not any("error" in x for x in r if isinstance(x, dict)), r
-        _pull_into_second_mapping(ref, image_id)
+        st, busybox = remap.api("GET", "/images/busybox/json")
+        _, saved = _save_layers(remap, "busybox:latest")
+        _pull_into_second_mapping(ref, image_id, saved, busybox["Id"])
 
 
-def _pull_into_second_mapping(ref: str, image_id: str) -> None:
-    """A daemon started with the uid:gid form (nobody:nogroup's range, added to /etc/sub[ug]id)."""
+def _pull_into_second_mapping(ref: str, image_id: str, saved: bytes, saved_id: str) -> None:
+    """A daemon started with the uid:gid form (nobody:nogroup's range, added to /etc/sub[ug]id):
+    pulls what the first pushed, and loads what it saved."""
     for path, name in (("/etc/subuid", "nobody"), ("/etc/subgid", "nogroup")):
         with open(path, "a") as f:
             f.write(f"{name}:{SECOND_RANGE}:65536\n")
@@ -467,6 +470,12 @@ def _pull_into_second_mapping(ref: str, image_id: str) -> None:
         _rm(d, cid)
         lines = out.splitlines()
         assert lines[0].split() == ["0", str(SECOND_RANGE), "65536"] and lines[1:] == ["hi", "1000"], out
+        # docker save on one mapping, docker load on another: the same image, owners shifted anew
+        st, r = d.api("POST", "/images/load?quiet=1", saved)
+        assert st == 200, r
+        st, img = d.api("GET", "/images/busybox:latest/json")
+        assert st == 200 and img["Id"] == saved_id
+        assert _owner(os.path.join(img["GraphDriver"]["Data"]["UpperDir"], "bin", "busybox")) == (SECOND_RANGE, SECOND_RANGE)
         # the state survives a restart under the same mapping
         d.stop()
         d.start()
