@@ -84,7 +84,8 @@ def run(d: TestDaemon, cmd: list[str] | str, image: str = "busybox", **config: A
         st, r = d.api("POST", f"/containers/{cid}/wait")
         code = r["StatusCode"]
         st, out = d.api("GET", f"/containers/{cid}/logs?stdout=1&stderr=1")
-        return code, demux(out)[0].decode(errors="replace")
+        raw = out if config.get("Tty") else demux(out)[0]  # a tty's log is not multiplexed
+        return code, raw.decode(errors="replace").replace("\r\n", "\n")
     finally:
         d.api("DELETE", f"/containers/{cid}?force=1&v=1")
 

@@ -70,9 +70,10 @@ def open_pty() -> tuple[int, int, str]:
 
 
 def setup_console(sock_fd: int, uid: int, gid: int, bind_console: bool,
-                  size: tuple[int, int] | None = None) -> None:
-    """In the container: a pty becomes our controlling terminal and stdio; the master goes out.
-    `size` (rows, columns) is process.consoleSize."""
+                  size: tuple[int, int] | None = None, ctty: bool = True) -> None:
+    """In the container: a pty becomes our controlling terminal (unless `ctty` is False: then a
+    child that calls setsid takes it) and stdio; the master goes out. `size` (rows, columns) is
+    process.consoleSize."""
     master, slave, path = open_pty()
     try:
         if size and size[0] and size[1]:
@@ -91,7 +92,8 @@ def setup_console(sock_fd: int, uid: int, gid: int, bind_console: bool,
         send_fd(sock_fd, master, path)
     finally:
         os.close(master)
-    L.ioctl_int(slave, L.TIOCSCTTY, 0)
+    if ctty:
+        L.ioctl_int(slave, L.TIOCSCTTY, 0)
     for i in range(3):
         os.dup2(slave, i)
     if slave > 2:

@@ -123,8 +123,11 @@ def create(root: str, container_id: str, opts: Options, attached: bool = False, 
     ch = None
     child = init_pid = 0
     console_fd = our_console = -1
-    fifo_fd = -1
+    fifo_fd = helper = -1
     try:
+        from dockyard.runtime.exechelper import helper_fd
+
+        helper = helper_fd(3 + opts.preserve_fds)
         fifo = os.path.join(cdir, st.FIFO_NAME)
         os.mkfifo(fifo, 0o622)
         fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)  # never blocks; the init reads from it
@@ -156,6 +159,7 @@ def create(root: str, container_id: str, opts: Options, attached: bool = False, 
         spec.need_hooks = any(hooks.get(k) for k in ("prestart", "createRuntime", "createContainer", "startContainer"))
         spec.preserve_fds = opts.preserve_fds
         spec.new_keyring = not opts.no_new_keyring
+        spec.helper_fd = helper
 
         ch = Channel()
         child = os.fork()
@@ -167,6 +171,9 @@ def create(root: str, container_id: str, opts: Options, attached: bool = False, 
             console_fd = -1
         os.close(fifo_fd)
         fifo_fd = -1
+        if helper >= 0:
+            os.close(helper)
+            helper = -1
         # The child makes the cgroups and moves itself in (cg.join_self: no RCU grace period to
         # wait for), then says "cgroup"; we write the limits while it makes its namespaces. The
         # init asks "go?" before it builds the rootfs (device rules must be in place for its
@@ -227,7 +234,7 @@ def create(root: str, container_id: str, opts: Options, attached: bool = False, 
     except BaseException:
         if ch is not None:
             ch.close()
-        for fd in (console_fd, our_console, fifo_fd):
+        for fd in (console_fd, our_console, fifo_fd, helper):
             if fd >= 0:
                 os.close(fd)
         if child:
@@ -259,6 +266,11 @@ def _intermediate(ch: Channel, spec, cg, join, new, linux: dict, forwarding: boo
             for s in FORWARDED:
                 _signal.signal(s, _signal.SIG_DFL)
         ch.child_side()
+        if not spec.userns:
+            # until it execs, nothing in the container may open this process's /proc files (its
+            # exe is the host's interpreter, its fds the runtime's); in a user namespace the
+            # container's root is no host root, and the maps must be written from outside
+            L.prctl(L.PR_SET_DUMPABLE, 0)
         if our_console >= 0:
             os.close(our_console)
         cg.create()

@@ -4,9 +4,11 @@ The process spec comes from `--process FILE` (capabilities default to the contai
 file has none), or from the container's own process with the command-line overrides (args,
 --tty, --cwd, --env, --user, --additional-gids, --cap, --no-new-privs), as runc builds it. A
 first child is placed in the container's cgroups, joins every namespace of the container
-through /proc/<init>/ns/* (user first, mount last) and forks the process itself, which enters
-the PID namespace. That process reports failures over a close-on-exec pipe, so `exec` knows
-whether execve succeeded. Without --detach we wait and exit with the process's status.
+through /proc/<init>/ns/* (user first, mount last), sets up stdio, credentials and seccomp, and
+execs the exec helper (dockyard.runtime.exechelper), which forks the process that enters the PID
+namespace and execs the program: no Python process ever appears in the container. Setup errors
+come back over the channel; a failed final execve is reported on the process's stderr (exit 1),
+as with runc. Without --detach we wait and exit with the process's status.
 """
 
 from __future__ import annotations
@@ -159,14 +161,19 @@ def exec_process(root: str, container_id: str, o: ExecOptions) -> int:
             console_fd = con.connect(o.console_socket)
         else:
             our_console, console_fd = con.socketpair()
+    from dockyard.runtime.exechelper import helper_fd
+
+    helper = helper_fd(3 + o.preserve_fds)
     ch = Channel()
     child = os.fork()
     if child == 0:
         _intermediate(ch, cg, join, proc, seccomp_profile, console_fd, our_console, no_pivot, rootfs, o.preserve_fds,
-                      fwd is not None)
+                      fwd is not None, helper)
     ch.parent_side()
     if console_fd >= 0:
         os.close(console_fd)
+    if helper >= 0:
+        os.close(helper)
     pid = 0
     try:
         while True:
@@ -221,11 +228,16 @@ def exec_process(root: str, container_id: str, o: ExecOptions) -> int:
 
 
 def _intermediate(ch: Channel, cg, join, proc, seccomp_profile, console_fd: int, our_console: int, no_pivot: bool,
-                  rootfs: str, preserve_fds: int, forwarding: bool) -> None:
-    """Never returns."""
+                  rootfs: str, preserve_fds: int, forwarding: bool, helper: int = -1) -> None:
+    """The first child: joins the container's cgroups and namespaces (the PID namespace only
+    applies to its children), sets the process up, then execs the exec helper, which forks the
+    process that enters the container (no Python process is ever in the container's PID
+    namespace: see exechelper.py) and reports its pid. Never returns."""
     from dockyard.runtime.init import _message
 
     try:
+        if not any(t == "user" for t, _ in join):
+            L.prctl(L.PR_SET_DUMPABLE, 0)  # see create._intermediate
         if forwarding:
             import _signal
 
@@ -237,37 +249,22 @@ def _intermediate(ch: Channel, cg, join, proc, seccomp_profile, console_fd: int,
         if our_console >= 0:
             os.close(our_console)
         cg.join_self()
+        # what goes through /proc/self is done before joining the mount namespace: the
+        # container's /proc shows its PID namespace, which only our children enter
+        proc.set_oom_score_adj()
+        proc.apply_exec_labels()
         from dockyard.runtime import nsenter
 
         nsenter.enter(ch, join, [])
-        pid = os.fork()
-        if pid == 0:
-            _exec_child(ch, proc, seccomp_profile, console_fd, no_pivot, rootfs, preserve_fds)
-        ch.reply(f"pid {pid}")
-        os._exit(0)
-    except BaseException as e:  # noqa: BLE001
-        try:
-            ch.reply("error " + _message(e))
-        finally:
-            os._exit(1)
-
-
-def _exec_child(ch: Channel, proc, seccomp_profile, console_fd: int, no_pivot: bool, rootfs: str,
-                preserve_fds: int) -> None:
-    """The exec'd process, in the container's namespaces. Never returns."""
-    from dockyard.runtime.init import _message
-
-    try:
-        os.setsid()
         if no_pivot and rootfs:
             os.chroot(rootfs)
         os.chdir("/")
         if console_fd >= 0:
             from dockyard.runtime.console import setup_console
 
-            setup_console(console_fd, proc.uid, proc.gid, bind_console=False, size=proc.console_size)
+            # the process the helper forks makes the pty its controlling terminal (after setsid)
+            setup_console(console_fd, proc.uid, proc.gid, bind_console=False, size=proc.console_size, ctty=False)
             os.close(console_fd)
-        proc.set_oom_score_adj()
         try:
             os.chdir(proc.cwd)
         except OSError:
@@ -276,8 +273,9 @@ def _exec_child(ch: Channel, proc, seccomp_profile, console_fd: int, no_pivot: b
         for fd in range(3, 3 + preserve_fds):
             os.set_inheritable(fd, True)
         proc.apply_rlimits()
-        # the channel's write end is close-on-exec: EOF after a successful execve
-        proc.finalize_and_exec(preserve_fds)
+        # the channel's write end is close-on-exec: EOF once the helper has exited and the
+        # program has been exec'd
+        proc.finalize_and_exec(preserve_fds, helper, report_fd=ch.up_w, tty=console_fd >= 0)
     except BaseException as e:  # noqa: BLE001
         try:
             ch.reply("error " + _message(e))

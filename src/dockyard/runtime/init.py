@@ -45,6 +45,7 @@ class InitSpec:
         self.need_hooks = False
         self.preserve_fds = 0
         self.new_keyring = True
+        self.helper_fd = -1  # the exec helper's sealed memfd (dockyard.runtime.exechelper)
 
 
 def _hook_state(spec: InitSpec, pid: int, status: str) -> dict:
@@ -131,7 +132,7 @@ def run_init(ch: Channel, spec: InitSpec) -> None:
 
             H.run(hooks["startContainer"], _hook_state(spec, host_pid[0], "created"), "startContainer")
         proc.apply_rlimits()
-        proc.finalize_and_exec(spec.preserve_fds)
+        proc.finalize_and_exec(spec.preserve_fds, spec.helper_fd)
     except BaseException as e:  # noqa: BLE001 - everything must reach the runtime or stderr
         msg = _message(e)
         if not ready:

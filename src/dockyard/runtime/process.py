@@ -5,7 +5,9 @@
 `prepare_seccomp()` (built early so errors surface early), then `finalize_and_exec()`:
 rlimits, no_new_privs, seccomp (before dropping capabilities when no_new_privs is off, as it then
 needs CAP_SYS_ADMIN; otherwise at the last moment), bounding set, setgroups/setresgid/setresuid
-with capabilities kept across the uid change, capset, ambient, cwd, umask, execve.
+with capabilities kept across the uid change, capset, ambient, cwd, umask, HOME (from the
+container's /etc/passwd when the spec sets none, as runc does), execve through the exec helper
+(dockyard.runtime.exechelper: the host interpreter is never what the container execs).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 
 from dockyard.runtime import caps as C
+from dockyard.runtime import exechelper
 from dockyard.runtime import rlimits as R
 from dockyard.sys import linux as L
 
@@ -47,6 +50,7 @@ class Process:
         self.console_size = (int(size.get("height", 0)), int(size.get("width", 0))) if size else None
         self.personality: int | None = None
         self.path = ""
+        self.home = ""
         self._filter = None
 
     def check_lsm(self) -> None:
@@ -73,7 +77,10 @@ class Process:
         return None
 
     def lookup(self) -> str:
-        """Resolve args[0] inside the container, as execvp would with the process's PATH."""
+        """Resolve args[0] inside the container, as execvp would with the process's PATH (and the
+        user's home directory, for HOME, when the spec's env has none)."""
+        if self.env_value("HOME") is None:
+            self.home = passwd_home(self.uid)
         if not self.args:
             raise ProcessError("args must not be empty")
         name = self.args[0]
@@ -125,11 +132,24 @@ class Process:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(int(self.oom_score_adj)))
 
+    def apply_exec_labels(self) -> None:
+        """Write the AppArmor/SELinux labels the next execve applies (once). `exec` does it before
+        entering the container's mount namespace: /proc there belongs to a PID namespace the
+        exec'ing process is not in."""
+        if self.apparmor:
+            _write_attr("apparmor/exec", f"exec {self.apparmor}", "exec")
+        if self.selinux:
+            _write_attr("exec", self.selinux, None)
+        self.apparmor = self.selinux = ""
+
     def apply_rlimits(self) -> None:
         R.apply(self.rlimits)
 
-    def finalize_and_exec(self, preserve_fds: int = 0) -> None:
-        """Never returns: ends in execve (or raises)."""
+    def finalize_and_exec(self, preserve_fds: int = 0, helper_fd: int = -1, report_fd: int = -1,
+                          tty: bool = False) -> None:
+        """Never returns: ends in execve (or raises). `helper_fd`: the exec helper's memfd. With
+        `report_fd` (exec), the helper forks the process that runs the program (a new session,
+        with fd 0 as controlling terminal when `tty`) and writes "pid N" there."""
         if self.nnp:
             L.set_no_new_privs()
         else:
@@ -154,10 +174,7 @@ class Process:
         os.umask(self.umask)
         if self.personality is not None:
             L.personality(self.personality)
-        if self.apparmor:
-            _write_attr("apparmor/exec", f"exec {self.apparmor}", "exec")
-        if self.selinux:
-            _write_attr("exec", self.selinux, None)
+        self.apply_exec_labels()
         reset_signals()
         # everything above fd 2 (and the preserved ones) closes on exec
         L.close_range(3 + preserve_fds, 0xFFFFFFFF, L.CLOSE_RANGE_CLOEXEC)
@@ -168,7 +185,34 @@ class Process:
             k, sep, v = e.partition("=")
             if sep and k:
                 env[k] = v
-        os.execve(self.path, self.args, env)
+        if "HOME" not in env:
+            env["HOME"] = self.home or "/"
+        if report_fd >= 0:
+            exechelper.fork_exec_via(helper_fd, report_fd, tty, self.path, self.args, env)
+        exechelper.exec_via(helper_fd, self.path, self.args, env)
+
+
+def passwd_home(uid: int, path: str = "/etc/passwd") -> str:
+    """The home directory of `uid` in the container's /etc/passwd ("/" when there is none), read
+    without blocking on a FIFO or reading a device an image put there."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return "/"
+    try:
+        if (os.fstat(fd).st_mode & 0o170000) != 0o100000:
+            return "/"
+        data = os.read(fd, 1 << 20).decode(errors="replace")
+    except OSError:
+        return "/"
+    finally:
+        os.close(fd)
+    want = str(uid)
+    for line in data.splitlines():
+        parts = line.split(":")
+        if len(parts) >= 6 and parts[2] == want:
+            return parts[5] or "/"
+    return "/"
 
 
 def lsm_enabled(name: str) -> bool:
