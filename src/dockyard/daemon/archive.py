@@ -104,8 +104,9 @@ def _open_parent(root: Root, path: str) -> tuple[int, str]:
     base, rel, owned = root.locate(path)
     try:
         parent, name = _split(rel)
-        if name in ("", ".", ".."):
-            # the root, or a path ending in . or ..: the directory itself
+        if name in ("", ".", "..") or path.endswith("/"):
+            # the root, a path ending in . or .., or a trailing slash (a symlink there is followed,
+            # inside the root, as Docker does): the directory itself
             return linux.openat2(base, rel or ".", os.O_PATH | os.O_DIRECTORY, 0, RESOLVE), ""
         pfd = linux.openat2(base, parent or ".", os.O_PATH | os.O_DIRECTORY, 0, RESOLVE)
         return pfd, name
@@ -224,8 +225,9 @@ def write_archive(root: Root, path: str, out: Any, who: str) -> None:
             if name:
                 _walk(tf, pfd, name, arc, {}, root.idmap)
             else:
-                # the root (or a '..'/'.' path): walk its entries
-                tf.addfile(_tarinfo(".", os.stat(f"/proc/self/fd/{pfd}"), "", root.idmap))
+                # the root, a '..'/'.' path or one with a trailing slash: the directory itself
+                top = "." if arc in (".", "/") else arc
+                tf.addfile(_tarinfo(top, os.stat(f"/proc/self/fd/{pfd}"), "", root.idmap))
                 dfd = os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
                 try:
                     for child in sorted(os.listdir(dfd)):

@@ -86,13 +86,20 @@ def _copy_up(rootfs: str, dest: str, volume_path: str) -> None:
 
 
 def _copy_keep_owner(s: str, t: str) -> None:
-    if os.path.islink(s):
-        os.symlink(os.readlink(s), t)
-        st = os.lstat(s)
-        os.lchown(t, st.st_uid, st.st_gid)
-        return
-    shutil.copy2(s, t, follow_symlinks=False)
+    import stat
+
     st = os.lstat(s)
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(s), t)
+    elif stat.S_ISREG(st.st_mode):
+        shutil.copy2(s, t, follow_symlinks=False)
+    elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+        # the node itself, as Docker's tar copy makes it: reading an image's device node here, on
+        # the host, would copy the host's device (a disk) into the volume (security review)
+        os.mknod(t, st.st_mode, st.st_rdev)
+        os.chmod(t, stat.S_IMODE(st.st_mode))
+    else:
+        return  # sockets are not copied
     os.lchown(t, st.st_uid, st.st_gid)
 
 

@@ -7,7 +7,8 @@ with Docker's options, the default device allow-list, the default seccomp policy
 HostConfig changes: --privileged, --cap-add/--cap-drop, --security-opt, --read-only, --tmpfs,
 resources, ulimits, sysctls, --init, --userns, namespaces joined by path.
 
-No I/O happens here: everything read from the host (hard rlimits, host devices for --privileged,
+No I/O happens here (but for listing the host's CPUs once, at import, for the masked paths):
+everything read from the host (hard rlimits, host devices for --privileged,
 the user's uid/gid looked up in the image) is an input, so the whole function is unit-tested
 without root.
 """
@@ -15,6 +16,7 @@ without root.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 from dockyard.daemon import seccomp
@@ -40,9 +42,29 @@ ALL_CAPS = [
     "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 ]  # fmt: skip
 
+
+
+def _thermal_throttle_paths() -> list[str]:
+    """Each CPU's thermal_throttle directory: Docker 28 masks them (a thermal side channel).
+    They depend on the host, so they are read once, when the daemon loads this module."""
+    base = "/sys/devices/system/cpu"
+    try:
+        names = sorted(os.listdir(base))
+    except OSError:
+        return []
+    out = []
+    for n in names:
+        p = f"{base}/{n}/thermal_throttle"
+        if n.startswith("cpu") and n[3:].isdigit() and os.path.isdir(p):
+            out.append(p)
+    return out
+
+
+# Docker's list (moby oci/defaults.go, 28.x), in its order
 MASKED_PATHS = [
-    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-    "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/sys/devices/virtual/powercap", *_thermal_throttle_paths(),
 ]  # fmt: skip
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 

@@ -73,19 +73,30 @@ def resolve_user(spec: str, passwd: str, group: str, group_add: list[str] | None
 
 
 def read_in_root(root: str, rel: str, limit: int = 4 << 20) -> str:
-    """Read `rel` inside `root` with symlinks resolved inside it; '' if absent."""
+    """Read `rel` inside `root` with symlinks resolved inside it; '' if absent or not a regular
+    file (an image's FIFO would block the daemon, its device node would be the host's device)."""
+    import stat
+
     from dockyard.sys import linux
 
     rootfd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         try:
-            fd = linux.openat2(rootfd, rel, os.O_RDONLY, 0, linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS)
+            fd = linux.openat2(rootfd, rel, os.O_PATH, 0, linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS)
         except OSError:
             return ""
         try:
-            return os.read(fd, limit).decode(errors="replace")
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return ""
+            data = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return ""
         finally:
             os.close(fd)
+        try:
+            return os.read(data, limit).decode(errors="replace")
+        finally:
+            os.close(data)
     finally:
         os.close(rootfd)
 

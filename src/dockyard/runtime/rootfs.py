@@ -55,39 +55,55 @@ def open_in_root(rootfd: int, path: str, flags: int = os.O_PATH) -> int:
 
 def ensure_path(rootfd: int, path: str, kind: str = "dir") -> int:
     """Resolve `path` inside the root, creating missing directories (and the final file when
-    kind == "file"); returns an O_PATH fd on the result."""
+    kind == "file"); returns an O_PATH fd on the result. A symlink on the way that points at
+    nothing yet is followed inside the root and its target created, as runc's SecureJoin +
+    MkdirAll do (an image's /etc/x -> /../../host/dir gets <root>/host/dir, never the host's)."""
     rel = _rel(path)
     try:
         return L.openat2(rootfd, rel, os.O_PATH, 0, L.RESOLVE_IN_ROOT)
     except FileNotFoundError:
         pass
-    parts = [p for p in rel.split("/") if p and p != "."]
-    parent = os.dup(rootfd)
-    try:
-        for i, name in enumerate(parts):
-            last = i == len(parts) - 1
-            sub = "/".join(parts[: i + 1])
+    todo = [p for p in rel.split("/") if p and p != "."]
+    done: list[str] = []  # components resolved so far: real directories, no symlinks
+    links = 0
+    while todo:
+        name = todo.pop(0)
+        if name == "..":
+            if done:
+                done.pop()
+            continue
+        parent = L.openat2(rootfd, "/".join(done) or ".", os.O_PATH | os.O_DIRECTORY, 0,
+                           L.RESOLVE_IN_ROOT | L.RESOLVE_NO_SYMLINKS)  # fmt: skip
+        try:
             try:
-                nfd = L.openat2(rootfd, sub, os.O_PATH, 0, L.RESOLVE_IN_ROOT)
+                st = os.stat(name, dir_fd=parent, follow_symlinks=False)
             except FileNotFoundError:
-                if name == "..":
-                    raise
-                if last and kind == "file":
-                    fd = os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o755, dir_fd=parent)
-                    os.close(fd)
-                else:
-                    try:
+                st = None
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                links += 1
+                if links > 40:
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+                target = os.readlink(name, dir_fd=parent)
+                if target.startswith("/"):
+                    done = []
+                todo[:0] = [p for p in target.split("/") if p and p != "."]
+                continue
+            if st is None:
+                try:
+                    if not todo and kind == "file":
+                        os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW,
+                                         0o755, dir_fd=parent))  # fmt: skip
+                    else:
                         os.mkdir(name, 0o755, dir_fd=parent)
-                    except FileExistsError:
-                        pass  # a dangling symlink: resolving it again below gives the error
-                nfd = L.openat2(rootfd, sub, os.O_PATH, 0, L.RESOLVE_IN_ROOT)
+                except FileExistsError:
+                    todo.insert(0, name)  # made meanwhile (a symlink?): look again
+                    continue
+            elif todo and not stat.S_ISDIR(st.st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+            done.append(name)
+        finally:
             os.close(parent)
-            parent = nfd
-        fd, parent = parent, -1
-        return fd
-    finally:
-        if parent >= 0:
-            os.close(parent)
+    return L.openat2(rootfd, "/".join(done) or ".", os.O_PATH, 0, L.RESOLVE_IN_ROOT)
 
 
 def _fdpath(fd: int) -> str:
@@ -116,6 +132,54 @@ def remount(target: str, flags: int, data: str | None = None, fstype: str | None
         L.mount(None, target, fstype, flags | _locked_flags(target), data)
 
 
+# --- checks on mount destinations (runc's) --------------------------------------------------------
+# the /proc files lxcfs-style setups may cover
+_PROC_ALLOWED = ("/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps", "/proc/uptime",
+                 "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev", "/proc/sys/kernel/ns_last_pid")  # fmt: skip
+
+
+def _check_proc_sys_target(ctx: Context, m: Mount) -> None:
+    """procfs and sysfs go on a real directory: a symlink there (an image's /proc -> elsewhere)
+    could move them, and the masked and read-only paths with them, under the container's control."""
+    try:
+        fd = L.openat2(ctx.rootfd, _rel(m.dest), os.O_PATH | os.O_NOFOLLOW, 0, L.RESOLVE_IN_ROOT | L.RESOLVE_NO_SYMLINKS)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        fd = -1
+    try:
+        if fd < 0 or not stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise RootfsError(f'error mounting "{m.source}" to rootfs at "{m.dest}": filesystem "{m.fstype}" '
+                              "must be mounted on ordinary directory")  # fmt: skip
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _check_destination(ctx: Context, m: Mount, fd: int) -> None:
+    """Where a mount really lands (symlinks resolved inside the root): not over the root itself,
+    and, but for procfs on /proc and a few lxcfs files, not on or under /proc."""
+    st = os.fstat(fd)
+    root = os.fstat(ctx.rootfd)
+    if (st.st_dev, st.st_ino) == (root.st_dev, root.st_ino):
+        raise RootfsError(f'error mounting "{m.source}" to rootfs at "{m.dest}": the destination resolves to the '
+                          "container's root directory")  # fmt: skip
+    where = os.readlink(_fdpath(fd))
+    base = os.readlink(_fdpath(ctx.rootfd)).rstrip("/")
+    if not where.startswith(base + "/"):
+        return
+    inside = where[len(base):]
+    if inside == "/proc":
+        if (m.fstype == "proc" and not m.bind) or (m.bind and os.path.realpath(m.source) == "/proc"):
+            return  # procfs, or a bind of the host's
+    elif not inside.startswith("/proc/") or inside in _PROC_ALLOWED:
+        return
+    raise RootfsError(f'error mounting "{m.source}" to rootfs at "{m.dest}": "{inside}" cannot be mounted because '
+                      "it is inside /proc")  # fmt: skip
+
+
 # --- operations -----------------------------------------------------------------------------------
 def _mount_one(ctx: Context, m: Mount) -> None:
     kind = "dir"
@@ -125,8 +189,11 @@ def _mount_one(ctx: Context, m: Mount) -> None:
                 kind = "file"
         except FileNotFoundError:
             raise RootfsError(f"mount {m.source} to {m.dest}: bind source does not exist") from None
+    if m.fstype in ("proc", "sysfs") and not m.bind:
+        _check_proc_sys_target(ctx, m)
     fd = ensure_path(ctx.rootfd, m.dest, kind)
     try:
+        _check_destination(ctx, m, fd)
         target = _fdpath(fd)
         if m.bind:
             L.mount(m.source, target, None, m.flags & (L.MS_BIND | L.MS_REC))

@@ -365,8 +365,12 @@ class LayerStore:
 
     def _setup_init(self, init_diff: str, lowers: list[str]) -> None:
         for rel, kind in INIT_ENTRIES:
-            if _lookup(lowers, rel) is not None:
+            st = _lookup(lowers, rel)
+            if st is not None and _init_entry_fits(st, kind):
                 continue
+            # absent, or (an image's symlink, device, ...) not what Docker's init layer puts there:
+            # the init layer's entry shadows it, as in Docker, so /proc, /sys, /dev/pts, /dev/shm are
+            # real directories and /etc/hosts etc. real files (a symlink there would move mounts)
             parts = rel.split("/")
             for i in range(1, len(parts)):
                 sub = "/".join(parts[:i])
@@ -375,7 +379,7 @@ class LayerStore:
                     continue
                 st = _lookup(lowers, sub)
                 if st is not None and not stat.S_ISDIR(st.st_mode):
-                    break  # a lower file or symlink sits where a directory would go: leave it
+                    st = None  # a lower file or symlink where a directory goes: shadowed
                 os.mkdir(dst, 0o755)
                 if st is not None:  # keep the image's attributes on the merged directory
                     os.chown(dst, st.st_uid, st.st_gid)
@@ -469,6 +473,15 @@ class LayerStore:
 
     def image_size(self, cid: str | None) -> int:
         return sum(layer.size for layer in self.chain(cid)) if cid else 0
+
+
+def _init_entry_fits(st: os.stat_result, kind: str) -> bool:
+    """Whether what the image has at an init-layer path is what belongs there."""
+    if kind == "dir":
+        return stat.S_ISDIR(st.st_mode)
+    if kind == "file":
+        return stat.S_ISREG(st.st_mode)
+    return True
 
 
 def _lookup(lowers: list[str], rel: str) -> os.stat_result | None:
