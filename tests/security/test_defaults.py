@@ -183,8 +183,12 @@ def test_init_forwards_signals_and_reaps_zombies(daemon) -> None:  # noqa: ANN00
     for init, zombies in ((False, True), (True, False)):
         cid = start(daemon, ["sh", "-c", 'sh -c "sleep 0.1 &"; exec sleep 1000'], HostConfig={"Init": init})
         try:
-            time.sleep(0.5)
-            code, out = exec_(daemon, cid, ["ps", "-o", "stat,comm"])
+            for _ in range(200):  # until the orphaned `sleep 0.1` has exited (reaped, or a zombie)
+                code, out = exec_(daemon, cid, ["ps", "-o", "stat,args"])
+                procs = [line.split()[1:] for line in out.splitlines() if not line.startswith("Z")]
+                if ["sleep", "1000"] in procs and ["sleep", "0.1"] not in procs:
+                    break
+                time.sleep(0.05)
             assert any(line.startswith("Z") for line in out.splitlines()) == zombies, out
         finally:
             daemon.api("DELETE", f"/containers/{cid}?force=1")
