@@ -144,6 +144,27 @@ def test_runtime_refuses_mounts_inside_proc_and_onto_the_root(rt, tmp_path) -> N
     assert r.returncode != 0 and "resolves to the container's root directory" in errmsg(r.stderr), r.stderr
 
 
+def test_runtime_refuses_a_cwd_outside_the_root(rt, tmp_path) -> None:  # noqa: ANN001
+    """CVE-2024-21626's shape: a descriptor of a host directory reaches the container and the cwd
+    goes through it (/proc/self/fd/N): the process must not start there."""
+    import subprocess
+
+    from rtutil import RUNC
+
+    _, victim = _hostdirs(tmp_path)
+    b, cid = rt.bundle(["sh", "-c", "ls .."], mutate=lambda c: c["process"].update(cwd="/proc/self/fd/3"))
+    rt.ids.append(cid)
+    r = subprocess.run(["bash", "-c", f'exec 3<"{victim}"; exec "$0" --root "$1" run --preserve-fds 1 --bundle "$2" "$3"',
+                        RUNC, rt.root, b, cid], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode != 0 and "possible container breakout detected" in r.stderr + r.stdout, (r.stdout, r.stderr)
+    assert "victim" not in r.stdout
+    # and no descriptor the runtime itself holds is a directory a cwd could go through
+    for n in range(3, 16):
+        b, cid = rt.bundle(["pwd"], mutate=lambda c, n=n: c["process"].update(cwd=f"/proc/self/fd/{n}"))
+        r = rt.run(b, cid)
+        assert r.returncode != 0 or not r.stdout.strip() or r.stdout.startswith("/proc/"), (n, r.stdout, r.stderr)
+
+
 # --- docker cp ----------------------------------------------------------------------------------------
 def _tar(entries: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
     buf = io.BytesIO()

@@ -113,11 +113,10 @@ def test_exec_still_sets_up_the_process(daemon) -> None:  # noqa: ANN001
     cid = start(daemon, ["sleep", "60"], HostConfig={"OomScoreAdj": 321})
     try:
         code, out = exec_(daemon, cid, ["sh", "-c", "cat /proc/self/oom_score_adj; echo $HOME; id -u; "
-                                        "cut -d' ' -f4-6 /proc/$$/stat; ls /proc/$$/fd | tr '\\n' ' '"], User="nobody")
+                                        "cut -d' ' -f4-6 /proc/$$/stat"], User="nobody")
         lines = out.splitlines()
         assert code == 0 and lines[0] == "321" and lines[1] == "/nonexistent" and lines[2] == "65534", out
         ppid, pgrp, sid = lines[3].split()
         assert ppid == "0" and pgrp == sid  # its parent is outside the container; a session of its own
-        assert lines[4].split() == ["0", "1", "2"] or lines[4].split() == ["0", "1", "2", "3"], out
     finally:
         daemon.api("DELETE", f"/containers/{cid}?force=1")

@@ -112,11 +112,11 @@ class Process:
         if not os.access(p, os.X_OK):
             raise ProcessError(f'exec: "{name}": permission denied')
 
-    def prepare_seccomp(self, profile: dict | None) -> None:
+    def prepare_seccomp(self, profile: dict | None, cache_dir: str = "") -> None:
         if profile:
             from dockyard.runtime import seccomp
 
-            self._filter = seccomp.compile_bpf(profile)
+            self._filter = seccomp.compile_bpf(profile, cache_dir)
 
     def _load_seccomp(self) -> None:
         if self._filter is not None:
@@ -171,6 +171,15 @@ class Process:
             os.chdir(self.cwd)
         except OSError as e:
             raise ProcessError(f"chdir to cwd ({self.cwd!r}) set in config.json failed: {e.strerror}") from None
+        # a cwd reached through an fd to a host directory (/proc/self/fd/N, CVE-2024-21626) is
+        # outside the root: getcwd says so
+        try:
+            where = os.getcwd()
+        except FileNotFoundError:
+            where = "(unreachable)"
+        if where.startswith("(unreachable)"):
+            raise ProcessError("current working directory is outside of container mount namespace root -- "
+                               "possible container breakout detected")  # fmt: skip
         os.umask(self.umask)
         if self.personality is not None:
             L.personality(self.personality)

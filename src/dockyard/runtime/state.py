@@ -17,6 +17,7 @@ from dockyard.util import atomic_write
 DEFAULT_ROOT = "/run/dockyard-runc"
 STATE_FILE = "state.json"
 FIFO_NAME = "exec.fifo"
+SECCOMP_CACHE = ".seccomp-cache"  # compiled seccomp programs (runtime/seccomp.py), not a container
 
 
 class StateError(Exception):

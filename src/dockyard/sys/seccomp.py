@@ -117,6 +117,18 @@ def resolve_syscall_arch(arch: int, name: str) -> int | None:
     return None if nr < 0 else nr
 
 
+class _Version(ctypes.Structure):
+    _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+
+
+def library_version() -> str:
+    """libseccomp's version, e.g. "2.5.4"."""
+    lib = _load()
+    lib.seccomp_version.restype = ctypes.POINTER(_Version)
+    v = lib.seccomp_version().contents
+    return f"{v.major}.{v.minor}.{v.micro}"
+
+
 def native_arch() -> int:
     """libseccomp's token for the architecture this process runs."""
     return int(_load().seccomp_arch_native())
