@@ -31,13 +31,17 @@ def _file(path: str, arc: str) -> tuple[tarfile.TarInfo, bytes]:
 def pyimage(daemon) -> str:  # noqa: ANN001
     """busybox plus what the host's Python needs to start (its loader, libraries and the encodings
     package at the same paths), /evil -> /proc/self/exe and /evil2 = "#!/proc/self/exe"."""
+    extra = _python_bits() + [symlink("evil", "/proc/self/exe"), regular("evil2", b"#!/proc/self/exe\n", mode=0o755)]
+    return import_image(daemon, busybox_with(extra), "dyt-selfexe:latest")
+
+
+def _python_bits() -> list:
     if os.uname().machine != "x86_64" or not all(os.path.exists(p) for p in LIBS):
         pytest.skip("needs the x86_64 Debian layout of the host's Python")
     rel = STDLIB.lstrip("/")
     extra = [_file(p, p.lstrip("/")) for p in LIBS]
-    extra += [_file(os.path.join(STDLIB, "encodings", n), f"{rel}/encodings/{n}") for n in ("__init__.py", "aliases.py", "utf_8.py")]
-    extra += [symlink("evil", "/proc/self/exe"), regular("evil2", b"#!/proc/self/exe\n", mode=0o755)]
-    return import_image(daemon, busybox_with(extra), "dyt-selfexe:latest")
+    return extra + [_file(os.path.join(STDLIB, "encodings", n), f"{rel}/encodings/{n}")
+                    for n in ("__init__.py", "aliases.py", "utf_8.py")]  # fmt: skip
 
 
 def _host_devino() -> str:
@@ -118,5 +122,19 @@ def test_exec_still_sets_up_the_process(daemon) -> None:  # noqa: ANN001
         assert code == 0 and lines[0] == "321" and lines[1] == "/nonexistent" and lines[2] == "65534", out
         ppid, pgrp, sid = lines[3].split()
         assert ppid == "0" and pgrp == sid  # its parent is outside the container; a session of its own
+    finally:
+        daemon.api("DELETE", f"/containers/{cid}?force=1")
+
+
+@pytest.mark.parametrize("target", ["/proc/self/exe", "/../../../../.." + HOST_PYTHON])
+def test_exec_of_a_malicious_bin_sh(daemon, target: str) -> None:  # noqa: ANN001
+    """`docker exec c sh` where the image's /bin/sh is a symlink to the runtime's own binary or to a
+    host path: never a host binary (the host path resolves inside the container, where it is not)."""
+    img = import_image(daemon, busybox_with([*_python_bits(), symlink("bin/sh", target)], drop=("bin/sh",)),
+                       "dyt-badsh:latest")  # fmt: skip
+    cid = start(daemon, ["sleep", "60"], image=img)
+    try:
+        code, out = exec_(daemon, cid, ["sh", "-S", "-I", "-c", PROBE])
+        assert "DEVINO" not in out and "Python" not in out and code != 0, out
     finally:
         daemon.api("DELETE", f"/containers/{cid}?force=1")

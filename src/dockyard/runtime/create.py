@@ -102,7 +102,7 @@ def create(root: str, container_id: str, opts: Options, attached: bool = False, 
     proc.set_personality(linux)
     check_rlimits(proc.rlimits)
     # built here: errors fail `create` directly, and the init cannot import after pivot_root
-    proc.prepare_seccomp(linux.get("seccomp"), os.path.join(root, st.SECCOMP_CACHE))
+    proc.prepare_seccomp(linux.get("seccomp"), st.SECCOMP_CACHE)
     hooks = config.get("hooks") or {}
     if hooks.get("createContainer") or hooks.get("startContainer"):
         import subprocess  # noqa: F401 - preloaded for the init, which runs these hooks

@@ -139,7 +139,7 @@ def exec_process(root: str, container_id: str, o: ExecOptions) -> int:
     from dockyard.runtime.create import check_rlimits
 
     check_rlimits(proc.rlimits)
-    proc.prepare_seccomp((c.config.get("linux") or {}).get("seccomp"), os.path.join(root, st.SECCOMP_CACHE))  # before fork
+    proc.prepare_seccomp((c.config.get("linux") or {}).get("seccomp"), st.SECCOMP_CACHE)  # before fork
     join = container_namespaces(c)
     cg = manager_for_state(c.data)
     seccomp_profile = (c.config.get("linux") or {}).get("seccomp")

@@ -241,6 +241,7 @@ def _cached(cache_dir: str, key: str) -> Program | None:
 def _store(cache_dir: str, key: str, prog: Program) -> None:
     """Best effort: a compiled program for the next container with the same profile."""
     try:
+        os.makedirs(os.path.dirname(cache_dir), 0o700, exist_ok=True)
         os.makedirs(cache_dir, 0o700, exist_ok=True)
         names = os.listdir(cache_dir)
         if len(names) >= 64:  # bounded: start over

@@ -17,7 +17,8 @@ from dockyard.util import atomic_write
 DEFAULT_ROOT = "/run/dockyard-runc"
 STATE_FILE = "state.json"
 FIFO_NAME = "exec.fifo"
-SECCOMP_CACHE = ".seccomp-cache"  # compiled seccomp programs (runtime/seccomp.py), not a container
+# compiled seccomp programs (runtime/seccomp.py), shared by every --root: not container state
+SECCOMP_CACHE = "/run/dockyard-runc/.seccomp-cache"
 
 
 class StateError(Exception):
