@@ -33,6 +33,7 @@ KNOWN_KEYS = {
     "experimental", "features", "labels", "storage-driver", "insecure-registries", "registry-mirrors",
     "max-concurrent-downloads", "max-concurrent-uploads", "group", "nft-table", "bridge-name",
     "default-cgroupns-mode", "ipv6", "userland-proxy", "exec-opts", "containerd", "bridge-prefix", "dns-upstreams",
+    "port-redirect",
 }  # fmt: skip
 
 
@@ -244,7 +245,7 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
     network: dict[str, Any] = {}
     for key in ("bridge", "bip", "bridge-name", "nft-table", "icc", "ip-forward", "default-address-pools",
                 "fixed-cidr", "mtu", "dns", "dns-search", "dns-opts", "iptables", "ip-masq", "ipv6", "userland-proxy",
-                "bridge-prefix", "dns-upstreams"):  # fmt: skip
+                "bridge-prefix", "dns-upstreams", "port-redirect"):  # fmt: skip
         if key in raw:
             network[key] = raw[key]
     for attr, val in vars(args).items():

@@ -5,7 +5,8 @@
 ``dns-search``, ``dns-opts``, ``ip``, ``fixed-cidr``) and Dockyard's own (``bridge-name``: the
 default bridge's interface, ``bridge-prefix``: prefix of user networks' bridges, ``nft-table``: the
 nftables table the daemon owns, ``dns-upstreams``: ``ip[:port]`` resolvers the embedded DNS forwards
-to instead of the host's). Pure data: no I/O here.
+to instead of the host's, ``port-redirect``: false turns off the connect-time redirect of
+127.0.0.1 to published TCP ports, see redirect.py). Pure data: no I/O here.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class NetworkOptions:
     resolv_conf: str = "/etc/resolv.conf"
     hosts_file: str = "/etc/hosts"
     dns_upstreams: list[str] | None = None
+    port_redirect: bool = True  # 127.0.0.1 -> published TCP port: connect straight to the container (redirect.py)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -109,13 +111,14 @@ class NetworkOptions:
             "nft-table": "nft_table",
             "dns-upstreams": "dns_upstreams",
             "resolv-conf": "resolv_conf",
+            "port-redirect": "port_redirect",
         }
         for key, attr in simple.items():
             if key in cfg and cfg[key] is not None and cfg[key] != "":
                 kw[attr] = cfg[key]
         if cfg.get("default-address-pools"):
             kw["default_address_pools"] = [_pool(p) for p in cfg["default-address-pools"]]
-        for attr in ("icc", "ip_forward", "ip_masq", "iptables"):
+        for attr in ("icc", "ip_forward", "ip_masq", "iptables", "port_redirect"):
             if attr in kw and isinstance(kw[attr], str):
                 kw[attr] = kw[attr].lower() in ("1", "true", "yes")
         if "mtu" in kw:

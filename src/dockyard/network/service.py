@@ -49,6 +49,7 @@ from dockyard.network import ports as portlib
 from dockyard.network.config import ContainerNetConfig, Sandbox, from_container
 from dockyard.network.firewall import BridgeRule, Firewall, LinkRule, PortRule
 from dockyard.network.options import NetworkOptions
+from dockyard.network.redirect import LocalRedirect
 from dockyard.network.state import (
     Attachment,
     ContainerRecord,
@@ -126,6 +127,7 @@ class NetworkService:
         self.containers: dict[str, ContainerRecord] = {}
         self.allocator = portlib.PortAllocator()
         self.firewall = Firewall(self.options.nft_table, enabled=self.options.iptables)
+        self.redirect = LocalRedirect()
         self.dns = dnslib.EmbeddedDNS(self._dns_lookup, self._dns_reverse, self._dns_upstreams)
         self._lock = asyncio.Lock()
         self._started = False
@@ -225,6 +227,9 @@ class NetworkService:
                 if not self.allocator.adopt(m, rec.id):
                     log.warning("port %s:%s/%s of %s is now held by another process", m.host_ip, m.host_port, m.proto, rec.id[:12])
         self._host_sysctls()
+        wants_redirect = self.options.port_redirect and self.options.iptables and not self.redirect.active
+        if wants_redirect and not self.redirect.start():
+            log.info("published ports from 127.0.0.1 go through nftables only: %s", self.redirect.reason)
         self._apply_firewall()
         return survivors
 
@@ -251,6 +256,7 @@ class NetworkService:
         await self.dns.close()
         self.allocator.close()
         self.firewall.close()
+        self.redirect.close()  # new connections from 127.0.0.1 take the nftables path meanwhile
         self._reaper.shutdown(wait=True)
 
     async def destroy(self) -> None:
@@ -271,6 +277,7 @@ class NetworkService:
         with contextlib.suppress(Exception):
             self.firewall.remove()
         self.firewall.close()
+        self.redirect.close()
 
     # =========================================================================================
     # predefined networks and bridges
@@ -405,6 +412,13 @@ class NetworkService:
             for m in sb.ports:
                 rules.append(PortRule(m.proto, m.host_ip, m.host_port, ep.ip, m.container_port))
         self.firewall.apply(bridges, rules, self._link_rules())
+        if self.redirect.active:
+            local = {r.host_port: (r.container_ip, r.container_port) for r in rules
+                     if r.proto == "tcp" and r.host_ip in ("", "0.0.0.0", "127.0.0.1")}  # fmt: skip
+            try:
+                self.redirect.sync(local)
+            except OSError as e:  # the nftables path still carries these connections
+                log.warning("port redirect map: %s", e)
 
     # =========================================================================================
     # networks API
