@@ -29,6 +29,9 @@ networking adds to `run`).
     .venv/bin/python bench/net.py [--rounds 12] [--mb 1024] [--requests 3000]
                                   [--engines dockyard,podman,docker] [--metrics down,up,conn]
                                   [--no-setup-compare]
+
+Engine `dockyard-nat` is Dockyard with `port-redirect` off (127.0.0.1 through nftables DNAT
+only), to measure what the connect-time redirect (network/redirect.py) changes in the same run.
 """
 
 from __future__ import annotations
@@ -218,6 +221,15 @@ def one_round(i: int, hosts: Hosts, engine: object, args: argparse.Namespace, bi
                     out.setdefault((place.name, series), {"pub": [], "direct": []})["pub" if pub else "direct"].append(value)
 
 
+def median_ci(xs: list[float], n: int = 4000) -> tuple[float, float]:
+    """A 95% bootstrap confidence interval of the median (fixed seed: the same data, the same CI)."""
+    import random
+
+    rng = random.Random(1)
+    meds = sorted(statistics.median(rng.choices(xs, k=len(xs))) for _ in range(n))
+    return meds[int(n * 0.025)], meds[int(n * 0.975)]
+
+
 def quartiles(xs: list[float]) -> tuple[float, float, float]:
     if len(xs) < 2:
         return xs[0], xs[0], xs[0]
@@ -234,15 +246,17 @@ def report(samples: Samples) -> None:
         return f"{fmt(q[1])} [{fmt(q[0])}-{fmt(q[2])}]"
 
     print()
-    print("published vs direct: median [interquartile range]; pub/direct = median of the per-round pair ratios")
-    print(f"{'engine':9} {'from':12} {'metric':12} {'published':>20} {'direct':>20} {'pub/direct':>11} {'IQR':>10} {'min-max':>10}")
+    print("published vs direct: median [interquartile range]; pub/direct = median of the per-round pair ratios,")
+    print("with its 95% bootstrap confidence interval, interquartile range and extremes")
+    print(f"{'engine':12} {'from':12} {'metric':12} {'published':>20} {'direct':>20} {'pub/direct':>11} {'95% CI':>11} {'IQR':>10} {'min-max':>10}")
     for name, res in samples.items():
         for (place, series), v in res.items():
             ratios = [p / d for p, d in zip(v["pub"], v["direct"], strict=True)]
             rq = quartiles(ratios)
+            ci = median_ci(ratios)
             print(
-                f"{name:9} {place:12} {series:12} {col(quartiles(v['pub'])):>20} {col(quartiles(v['direct'])):>20}"
-                f" {rq[1]:10.0%} {rq[0]:5.0%}-{rq[2]:<4.0%} {min(ratios):5.0%}-{max(ratios):<4.0%}"
+                f"{name:12} {place:12} {series:12} {col(quartiles(v['pub'])):>20} {col(quartiles(v['direct'])):>20}"
+                f" {rq[1]:10.0%} {ci[0]:5.0%}-{ci[1]:<4.0%} {rq[0]:5.0%}-{rq[2]:<4.0%} {min(ratios):5.0%}-{max(ratios):<4.0%}"
             )
     if "dockyard" in samples:
         print()
@@ -261,7 +275,7 @@ class Dockyard:
 
     name = "dockyard"
 
-    def __init__(self, root: str, hosts: Hosts, tar: str, serve_dir: str) -> None:
+    def __init__(self, root: str, hosts: Hosts, tar: str, serve_dir: str, redirect: bool = True) -> None:
         sys.path.insert(0, os.path.join(HERE, "..", "tests"))
         from support.daemon import TestDaemon
 
@@ -271,7 +285,7 @@ class Dockyard:
             def command(self) -> list[str]:
                 return ["nsenter", f"--net={ns}", *super().command()]
 
-        self.d = InNamespace(root, loop_guard=False)
+        self.d = InNamespace(root, loop_guard=False, config={} if redirect else {"port-redirect": False})
         with open(tar, "rb") as f:
             self.d.import_image(f.read(), "dybench:latest")
         self.d.start()
@@ -470,6 +484,8 @@ def main() -> None:
                     su, td = setup_cost_ms(os.path.join(eroot, "timing"), hosts)
                     extra["dockyard NetworkService setup() + teardown() ms (median of 30)"] = f"{su:.1f} + {td:.1f}"
                     engine: object = Dockyard(os.path.join(eroot, "daemon"), hosts, tar, serve)
+                elif name == "dockyard-nat":  # the same daemon with the 127.0.0.1 redirect off
+                    engine = Dockyard(os.path.join(eroot, "daemon"), hosts, tar, serve, redirect=False)
                 elif name == "podman":
                     engine = Podman(eroot, hosts, tar, serve)
                 elif name == "docker":
