@@ -414,6 +414,21 @@ class Docker:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+        remove_cgroups("dybench-docker")  # dockerd leaves its --cgroup-parent behind
+
+
+def remove_cgroups(name: str) -> None:
+    """rmdir every (empty) cgroup directory named `name` and its children, deepest first."""
+    found = []
+    for dirpath, dirnames, _ in os.walk("/sys/fs/cgroup"):
+        if dirpath.count("/") > 9:
+            dirnames[:] = []
+        elif os.path.basename(dirpath) == name:
+            found += [d for d, _, _ in os.walk(dirpath)]
+            dirnames[:] = []
+    for d in sorted(found, key=len, reverse=True):
+        with contextlib.suppress(OSError):
+            os.rmdir(d)
 
 
 # --- main ---------------------------------------------------------------------------------------
