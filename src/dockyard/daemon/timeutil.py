@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from dockyard.gounits import human_duration  # noqa: F401  (re-exported)
+
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
@@ -83,34 +85,6 @@ def parse_go_duration(v: str) -> int:
     if num:
         raise ValueError(f"time: missing unit in duration {v!r}")
     return total
-
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def unix(value: str) -> int:

@@ -9,17 +9,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from dockyard.gounits import human_size
+
 Progress = Callable[[dict], None]
-
-
-def human_size(n: float) -> str:
-    """go-units HumanSize: decimal units, 3 significant digits ("3.32MB", "745kB")."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000.0
-        i += 1
-    return f"{n:.3g}{units[i]}"
 
 
 def status(text: str, id_: str | None = None) -> dict:
