@@ -10,8 +10,10 @@ detach keys, and the exit status the CLI returns.
 from __future__ import annotations
 
 import os
+import sys
 
 from dockyard.cli.attach import DETACHED, Streamer
+from dockyard.cli.client import APIError
 from dockyard.cli.jsonfast import loads
 from dockyard.cli.term import RawMode, window_size
 
@@ -197,3 +199,53 @@ def detach_keys_for(ctx: Any, flag_value: str) -> tuple[str, bytes]:
 
 
 __all__ = ["DETACHED", "Session", "Wait", "detach_keys_for", "resize"]
+
+
+class StartError(Exception):
+    """`POST /containers/{id}/start` failed after the attach was set up; `error` is the APIError."""
+
+    def __init__(self, error: APIError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def attach_start_wait(client: Client, cid: str, query: dict[str, str], *, tty: bool, stdin: bool,
+                      keys: bytes, auto_remove: bool, sig_proxy: bool) -> int:
+    """Docker's attached start: attach, wait (sent before start), start, resize, pump the streams.
+
+    Returns the container's exit status, or 0 when the user detached. A failed start raises
+    StartError (after an auto-removed container is gone, so the caller's report comes last)."""
+    conn, _resp = client.hijack(f"/containers/{cid}/attach", query)
+    waiter = Wait(client, cid, "removed" if auto_remove else "next-exit")
+    path = f"/containers/{cid}"
+    session = Session(client, conn, tty, stdin, keys, resize_path=path,
+                      kill_path=f"{path}/kill" if sig_proxy else None)
+    failures: list[APIError] = []
+
+    def start() -> None:
+        try:
+            client.post(f"{path}/start")
+        except APIError as e:
+            failures.append(e)
+            conn.close()
+            return
+        if session.resize_path:
+            resize(client, path, retries=10)
+
+    try:
+        try:
+            result = session.run(after_setup=start, exit_fd=waiter.fileno())
+        except OSError:
+            result = "eof"
+        if failures:
+            if auto_remove:
+                waiter.status(timeout=10)
+            raise StartError(failures[0])
+        if result == DETACHED:
+            return 0
+        status, err = waiter.status()
+        if err:
+            sys.stderr.write(err + "\n")
+        return status
+    finally:
+        waiter.close()

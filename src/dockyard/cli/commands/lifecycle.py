@@ -50,7 +50,7 @@ def start(ctx: Ctx, opts: Options, args: list[str]) -> int:
 
 
 def _start_attached(ctx: Ctx, opts: Options, name: str) -> int:
-    from dockyard.cli.session import DETACHED, Session, Wait, detach_keys_for, resize
+    from dockyard.cli.session import StartError, attach_start_wait, detach_keys_for
 
     client = ctx.client
     info = client.get(f"/containers/{_q(name)}/json")
@@ -62,38 +62,11 @@ def _start_attached(ctx: Ctx, opts: Options, name: str) -> int:
         raise CLIError("the input device is not a TTY")
     keys_spec, keys = detach_keys_for(ctx, opts["detach-keys"])
     query = {"stream": "1", "stdin": "1" if stdin else "0", "stdout": "1", "stderr": "1", "detachKeys": keys_spec}
-    conn, _resp = client.hijack(f"/containers/{cid}/attach", query)
-    waiter = Wait(client, cid, "removed" if (info.get("HostConfig") or {}).get("AutoRemove") else "next-exit")
-    path = f"/containers/{cid}"
-    session = Session(client, conn, tty, stdin, keys, resize_path=path,
-                      kill_path=None if tty else f"{path}/kill")
-    failures: list[APIError] = []
-
-    def do_start() -> None:
-        try:
-            client.post(f"{path}/start")
-        except APIError as e:
-            failures.append(e)
-            conn.close()
-            return
-        if session.resize_path:
-            resize(client, path, retries=10)
-
     try:
-        try:
-            result = session.run(after_setup=do_start, exit_fd=waiter.fileno())
-        except OSError:
-            result = "eof"
-        if failures:
-            raise failures[0]
-        if result == DETACHED:
-            return 0
-        status, err = waiter.status()
-        if err:
-            sys.stderr.write(err + "\n")
-        return status
-    finally:
-        waiter.close()
+        return attach_start_wait(client, cid, query, tty=tty, stdin=stdin, keys=keys, sig_proxy=not tty,
+                                 auto_remove=bool((info.get("HostConfig") or {}).get("AutoRemove")))
+    except StartError as e:
+        raise e.error from None
 
 
 def _isatty(fd: int) -> bool:

@@ -143,7 +143,7 @@ def create(ctx: Ctx, opts: Options, args: list[str]) -> int:
 
 
 def run(ctx: Ctx, opts: Options, args: list[str]) -> int:
-    from dockyard.cli.session import DETACHED, Session, Wait, detach_keys_for, resize
+    from dockyard.cli.session import StartError, attach_start_wait, detach_keys_for
 
     try:
         detach = opts["detach"]
@@ -176,42 +176,12 @@ def run(ctx: Ctx, opts: Options, args: list[str]) -> int:
 
     query = {"stream": "1", "stdin": "1" if attach_stdin else "0", "stdout": "1" if config["AttachStdout"] else "0",
              "stderr": "1" if config["AttachStderr"] else "0", "detachKeys": keys_spec}
-    conn, _resp = client.hijack(f"/containers/{cid}/attach", query)
-    waiter = Wait(client, cid, "removed" if host.get("AutoRemove") else "next-exit")
-    path = f"/containers/{cid}"
-    session = Session(client, conn, tty, attach_stdin, keys, resize_path=path,
-                      kill_path=f"{path}/kill" if opts["sig-proxy"] else None)
-    started: list[APIError] = []
-
-    def start() -> None:
-        try:
-            client.post(f"{path}/start")
-        except APIError as e:
-            started.append(e)
-            conn.close()
-            return
-        if session.resize_path:
-            resize(client, path, retries=10)
-
     try:
-        try:
-            result = session.run(after_setup=start, exit_fd=waiter.fileno())
-        except OSError:
-            result = "eof"
-        if started:
-            e = started[0]
-            sys.stderr.write(report("run", str(e), True) + "\n")
-            if host.get("AutoRemove"):
-                waiter.status(timeout=10)
-            return start_error_status(e.message)
-        if result == DETACHED:
-            return 0
-        status, err = waiter.status()
-        if err:
-            sys.stderr.write(f"{err}\n")
-        return status
-    finally:
-        waiter.close()
+        return attach_start_wait(client, cid, query, tty=tty, stdin=attach_stdin, keys=keys,
+                                 auto_remove=bool(host.get("AutoRemove")), sig_proxy=bool(opts["sig-proxy"]))
+    except StartError as e:
+        sys.stderr.write(report("run", str(e), True) + "\n")
+        return start_error_status(e.error.message)
 
 
 RUN = Command("[OPTIONS] IMAGE [COMMAND] [ARG...]", run, min_args=1, interspersed=False, see=True,
