@@ -291,42 +291,16 @@ def pin_userns(path: str, mapping: IdentityMapping) -> str:
     path: the container's root holds its network capabilities, as with runc under Docker. A
     helper process (`unshare --user`) is needed: a threaded process cannot enter a new user
     namespace. Blocking; returns `path`."""
-    import time
+    from dockyard.network.netns import pin_via_helper
 
-    from dockyard.sys import linux
-
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
-    os.close(fd)
-    ours = os.stat("/proc/self/ns/user").st_ino
-    helper = subprocess.Popen(["unshare", "--user", "--", "sleep", "60"], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if os.stat(f"/proc/{helper.pid}/ns/user").st_ino != ours:
-                    break
-            except FileNotFoundError:
-                pass
-            if helper.poll() is not None or time.monotonic() > deadline:
-                err = helper.stderr.read().decode(errors="replace").strip() if helper.stderr else ""
-                raise OSError(f"creating a user namespace: {err or 'helper failed'}")
-            time.sleep(0.001)
+    def write_maps(pid: int) -> None:
         uids, gids = mapping.oci()
         for name, maps in (("uid_map", uids), ("gid_map", gids)):
-            with open(f"/proc/{helper.pid}/{name}", "w") as f:
+            with open(f"/proc/{pid}/{name}", "w") as f:
                 f.write("".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps))
-        linux.mount(f"/proc/{helper.pid}/ns/user", path, None, linux.MS_BIND)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        raise
-    finally:
-        helper.kill()
-        helper.wait()
-        if helper.stderr:
-            helper.stderr.close()
+
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    pin_via_helper(["unshare", "--user", "--", "sleep", "60"], "user", path, "creating a user namespace", write_maps)
     return path
 
 

@@ -25,7 +25,7 @@ import errno
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from dockyard.sys import linux
 
@@ -86,24 +86,36 @@ def create(path: str) -> None:
 
 def _create_owned(path: str, userns: str) -> None:
     """A network namespace owned by the user namespace pinned at `userns`, pinned at `path`."""
+    pin_via_helper(["nsenter", f"--user={userns}", "--", "unshare", "--net", "--", "sleep", "60"], "net", path,
+                   f"creating a network namespace in {userns}")  # fmt: skip
+
+
+def pin_via_helper(argv: list[str], kind: str, path: str, what: str,
+                   before_pin: Callable[[int], None] | None = None) -> None:
+    """Pin at `path` the new `kind` namespace ("net", "user") that the helper command `argv` (ending
+    in a long sleep) runs in: start it, wait until /proc/<pid>/ns/<kind> differs from ours, call
+    `before_pin(pid)` (e.g. to write a user namespace's maps), bind-mount the nsfs file, stop it.
+    Used where a threaded process cannot unshare itself (user namespaces). `what` names the work in
+    errors; on failure `path` is gone."""
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
     os.close(fd)
-    ours = os.stat("/proc/thread-self/ns/net").st_ino
-    helper = subprocess.Popen(["nsenter", f"--user={userns}", "--", "unshare", "--net", "--", "sleep", "60"],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    ours = os.stat(f"/proc/thread-self/ns/{kind}").st_ino
+    helper = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 10
         while True:
             try:
-                if os.stat(f"/proc/{helper.pid}/ns/net").st_ino != ours:
+                if os.stat(f"/proc/{helper.pid}/ns/{kind}").st_ino != ours:
                     break
             except FileNotFoundError:
                 pass
             if helper.poll() is not None or time.monotonic() > deadline:
                 err = helper.stderr.read().decode(errors="replace").strip() if helper.stderr else ""
-                raise OSError(errno.EPERM, f"creating a network namespace in {userns}: {err or 'helper failed'}")
+                raise OSError(errno.EPERM, f"{what}: {err or 'helper failed'}")
             time.sleep(0.001)
-        linux.mount(f"/proc/{helper.pid}/ns/net", path, None, linux.MS_BIND)
+        if before_pin is not None:
+            before_pin(helper.pid)
+        linux.mount(f"/proc/{helper.pid}/ns/{kind}", path, None, linux.MS_BIND)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
