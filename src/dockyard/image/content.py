@@ -9,6 +9,7 @@ ingest file, removed when the store is opened again.
     w = store.writer(expected_digest, expected_size); w.write(b); digest = w.commit(); w.abort()
     store.put(data) -> digest, store.get(digest) -> bytes, store.open(digest) -> file
     store.exists(digest), store.size(digest), store.delete(digest), store.digests()
+    Tee(reader, writer): read a stream and keep a copy of it as a blob
 """
 
 from __future__ import annotations
@@ -95,6 +96,20 @@ class Writer:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+
+class Tee:
+    """A reader that copies every byte it hands out to a Writer: a layer is extracted and kept
+    as a blob from one pass over the stream (pull, load)."""
+
+    def __init__(self, raw, writer: Writer) -> None:  # noqa: ANN001
+        self.raw, self.writer = raw, writer
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        if data:
+            self.writer.write(data)
+        return data
 
 
 class ContentStore:

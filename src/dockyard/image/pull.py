@@ -20,6 +20,7 @@ from dockyard.errors import DockyardError, InvalidParameter, NotFound, Unauthori
 from dockyard.image import auth as authmod
 from dockyard.image import manifest as mf
 from dockyard.image import reference
+from dockyard.image.content import Tee
 from dockyard.image.progress import Progress, Throttle, bar, detail, status
 from dockyard.image.registry import Registry, RegistryConfig, RegistryError
 from dockyard.storage.layers import Staged, chain_id
@@ -52,17 +53,6 @@ class _Counting:
             self.on_progress(self.done)
         elif self.done < self.expected:
             raise InvalidParameter(f"unexpected EOF: blob {self.digest} is truncated ({self.done} of {self.expected} bytes)")
-        return data
-
-
-class _Tee:
-    def __init__(self, raw, writer) -> None:  # noqa: ANN001
-        self.raw, self.writer = raw, writer
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        if data:
-            self.writer.write(data)
         return data
 
 
@@ -253,7 +243,7 @@ def _download_layer(svc: ImageService, reg: Registry, repo: str, desc: mf.Descri
         with resp:
             body = _Counting(resp, throttle, desc.size, desc.digest, cancelled)
             try:
-                st = svc.layers.stage(_Tee(body, writer), compression)
+                st = svc.layers.stage(Tee(body, writer), compression)
             except InvalidParameter as e:
                 if e.message.startswith("invalid gzip") or e.message.startswith("invalid zstd"):
                     raise InvalidParameter(f"layer {desc.digest}: {e.message}") from None

@@ -40,7 +40,7 @@ from dockyard.image.config import (
     now_rfc3339,
     parse_time,
 )
-from dockyard.image.content import ContentStore
+from dockyard.image.content import ContentStore, Tee
 from dockyard.image.store import ImageStore
 from dockyard.storage.archive import HashingReader
 from dockyard.storage.compression import PeekReader, detect
@@ -90,19 +90,6 @@ def top_chain(diff_ids: list[str]) -> str | None:
     for d in diff_ids:
         cid = chain_id(cid, d)
     return cid
-
-
-class _Tee:
-    """Reads from `raw` and copies every byte to a content-store writer."""
-
-    def __init__(self, raw, writer) -> None:  # noqa: ANN001
-        self.raw, self.writer = raw, writer
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        if data:
-            self.writer.write(data)
-        return data
 
 
 class ImageService:
@@ -250,7 +237,7 @@ class ImageService:
         kind = detect(peek.peek(6))
         writer = self.content.writer()
         try:
-            staged = self.layers.stage(_Tee(peek, writer))
+            staged = self.layers.stage(Tee(peek, writer))
             digest = writer.commit()
         except BaseException:
             writer.abort()
