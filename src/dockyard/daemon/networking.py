@@ -11,26 +11,15 @@ non-host, non-container network mode gets a private namespace with only `lo`.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import logging
 import os
 from typing import Any
 
 from dockyard.daemon.config import DaemonConfig
 from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.network import files
 
 log = logging.getLogger("dockyard.networking")
-
-DEFAULT_DNS = ["8.8.8.8", "8.8.4.4"]
-HOSTS_HEADER = (
-    "127.0.0.1\tlocalhost\n"
-    "::1\tlocalhost ip6-localhost ip6-loopback\n"
-    "fe00::0\tip6-localnet\n"
-    "ff00::0\tip6-mcastprefix\n"
-    "ff02::1\tip6-allnodes\n"
-    "ff02::2\tip6-allrouters\n"
-)
-
 
 @dataclasses.dataclass
 class Sandbox:
@@ -41,62 +30,9 @@ class Sandbox:
     env: list[str] = dataclasses.field(default_factory=list)  # legacy links' variables (merge_env)
 
 
-def filter_resolv_conf(text: str, keep_loopback: bool = False) -> str:
-    """The host's resolv.conf as Docker passes it on: loopback nameservers dropped (they mean
-    nothing inside the container's namespace); Google's resolvers if nothing is left."""
-    lines, servers = [], 0
-    for line in text.splitlines():
-        parts = line.split()
-        if parts and parts[0] == "nameserver" and len(parts) > 1:
-            try:
-                if not keep_loopback and ipaddress.ip_address(parts[1].split("%")[0]).is_loopback:
-                    continue
-            except ValueError:
-                continue
-            servers += 1
-        lines.append(line)
-    if servers == 0:
-        lines += [f"nameserver {ip}" for ip in DEFAULT_DNS]
-    return "\n".join(lines).strip() + "\n"
-
-
-def resolv_conf_for(host_resolv: str, host_config: dict[str, Any], host_network: bool) -> str:
-    dns = host_config.get("Dns") or []
-    search = host_config.get("DnsSearch") or []
-    opts = host_config.get("DnsOptions") or []
-    if not dns and not search and not opts:
-        return filter_resolv_conf(host_resolv, keep_loopback=host_network)
-    base = filter_resolv_conf(host_resolv, keep_loopback=host_network)
-    out = []
-    keep = [ln for ln in base.splitlines() if ln.split()[:1] not in (["nameserver"], ["search"], ["options"])]
-    out += keep
-    if search:
-        out.append("search " + " ".join(search))
-    else:
-        out += [ln for ln in base.splitlines() if ln.startswith("search ")]
-    if dns:
-        out += [f"nameserver {d}" for d in dns]
-    else:
-        out += [ln for ln in base.splitlines() if ln.startswith("nameserver ")]
-    if opts:
-        out.append("options " + " ".join(opts))
-    else:
-        out += [ln for ln in base.splitlines() if ln.startswith("options ")]
-    return "\n".join(out).strip() + "\n"
-
-
-def hosts_for(hostname: str, domainname: str, ip: str | None, extra_hosts: list[str]) -> str:
-    text = HOSTS_HEADER
-    for entry in extra_hosts:
-        sep = "=" if "=" in entry else ":" if ":" in entry else None
-        if sep is None:
-            continue
-        name, addr = entry.split(sep, 1)
-        text += f"{addr}\t{name}\n"
-    if ip:
-        names = f"{hostname}.{domainname} {hostname}" if domainname else hostname
-        text += f"{ip}\t{names}\n"
-    return text
+def _resolv_conf(host_resolv: str, host_config: dict[str, Any], mode: str) -> str:
+    return files.resolv_conf(host_resolv, mode, host_config.get("Dns"), host_config.get("DnsSearch"),
+                             host_config.get("DnsOptions"))
 
 
 def _read(path: str) -> str:
@@ -164,7 +100,7 @@ class Networking:
         host_resolv = await _to_thread(_read, "/etc/resolv.conf")
         if mode == "host" and self.service is None:
             hosts = await _to_thread(_read, "/etc/hosts")
-            return Sandbox("host", hosts or HOSTS_HEADER, resolv_conf_for(host_resolv, hc, True),
+            return Sandbox("host", hosts or files.DEFAULT_HOSTS, _resolv_conf(host_resolv, hc, "host"),
                            {"SandboxKey": "", "Networks": {"host": endpoint_settings()}})  # fmt: skip
         if mode.startswith("container:"):
             other = self.daemon.store.find(mode.split(":", 1)[1])
@@ -182,9 +118,10 @@ class Networking:
             self._events(c, "connect", self.service.attached_networks(c.id))
             return sandbox
         # no network layer (or --network none): a private namespace with only lo
-        hosts = hosts_for(c.hostname, c.config.get("Domainname") or "", None, hc.get("ExtraHosts") or [])
+        extra = files.parse_extra_hosts(hc.get("ExtraHosts"), None)
+        hosts = files.hosts(c.hostname, c.config.get("Domainname") or "", [], extra)
         nets = {"none": endpoint_settings()} if mode == "none" else {}
-        return Sandbox(None, hosts, resolv_conf_for(host_resolv, hc, False), {"Networks": nets})
+        return Sandbox(None, hosts, _resolv_conf(host_resolv, hc, "bridge"), {"Networks": nets})
 
     async def release(self, c: Any) -> None:
         mode = c.host_config.get("NetworkMode") or "default"
