@@ -272,10 +272,12 @@ async def _follow(d: Daemon, ex: Exec, sdir: str) -> None:
             info = await asyncio.to_thread(shim.read_exit_file, sdir)
             ex.exit_code = int(info["exit_code"]) if info else 126
         ex.running = False
-        ex.finished.set()
-        await asyncio.to_thread(shutil.rmtree, sdir, True)
+        # the event goes out before `finished` releases the attached client, which may inspect
+        # the exec and start the next one at once: exec_die must come first in the event stream
         c = ex.container
         d.events.publish("container", "exec_die", c.id, {**d.actor_attrs(c), "execID": ex.id, "exitCode": str(ex.exit_code)})
+        ex.finished.set()
+        await asyncio.to_thread(shutil.rmtree, sdir, True)
 
 
 async def resize(ex: Exec, height: int, width: int) -> None:
