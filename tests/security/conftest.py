@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from support.daemon import TestDaemon, busybox_daemon  # noqa: E402
+from support.daemon_fixtures import _loop_guard, daemon  # noqa: E402, F401  (fixtures)
 
 PROBE_SRC = os.path.join(os.path.dirname(__file__), "probes")
 
@@ -30,22 +30,3 @@ def probes(tmp_path_factory: pytest.TempPathFactory) -> str:
             subprocess.run(["gcc", "-static", "-O2", "-pthread", "-o", str(out / src[:-2]), os.path.join(PROBE_SRC, src)],
                            check=True, capture_output=True)  # fmt: skip
     return str(out)
-
-
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    d = busybox_daemon(str(tmp_path_factory.mktemp("secd")))
-    yield d
-    d.cleanup()
-
-
-@pytest.fixture(autouse=True)
-def _loop_guard(request: pytest.FixtureRequest):  # noqa: ANN202
-    yield
-    if "daemon" not in request.fixturenames:
-        return
-    d: TestDaemon = request.getfixturevalue("daemon")
-    found = d.loop_violations()
-    if found:
-        open(d.guardfile, "w").close()  # type: ignore[arg-type]
-        pytest.fail("the daemon blocked its event loop:\n" + found[:4000])
