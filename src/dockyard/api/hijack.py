@@ -5,6 +5,10 @@ clients without the headers get `200 OK`); after the headers the connection is a
 bidirectional byte stream. We answer through aiohttp, then take the transport over with our own
 protocol (`transport.set_protocol`), which supports half-close: a client that shuts down its
 write side (stdin EOF) still receives output until we close.
+
+`WebSocketStream` is the same stream over a websocket (`GET /containers/{id}/attach/ws`): each
+message from the client is stdin, output goes out as binary messages (text messages before API
+1.28, as dockerd does); a closed websocket ends the session.
 """
 
 from __future__ import annotations
@@ -123,3 +127,34 @@ async def hijack(request: web.Request, content_type: str = RAW) -> tuple[web.Str
     except Exception:  # noqa: BLE001
         pass
     return resp, HijackedStream(transport, raw)  # type: ignore[arg-type]
+
+
+class WebSocketStream:
+    """The attach session's client (daemon/attach.ClientStream) on a prepared websocket."""
+
+    def __init__(self, ws: web.WebSocketResponse, binary: bool = True) -> None:
+        self.ws = ws
+        self.binary = binary
+
+    async def read(self) -> bytes:
+        from aiohttp import WSMsgType
+
+        while True:
+            msg = await self.ws.receive()
+            if msg.type == WSMsgType.BINARY:
+                return bytes(msg.data)
+            if msg.type == WSMsgType.TEXT:
+                return str(msg.data).encode()
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                raise ConnectionResetError("the websocket was closed")
+
+    async def write(self, data: bytes) -> None:
+        if self.ws.closed:
+            raise ConnectionResetError("the websocket was closed")
+        if self.binary:
+            await self.ws.send_bytes(data)
+        else:
+            await self.ws.send_str(data.decode(errors="replace"))
+
+    async def close(self) -> None:
+        await self.ws.close()

@@ -1,7 +1,7 @@
 """Attach sessions: a hijacked client connection joined to a container's (or an exec's) shim.
 
 Output from the shim arrives as Docker frames (stream 1/2, 8-byte headers); it goes to the client
-as is without a tty, and as raw bytes with one. Client input becomes stdin frames; the detach
+as is without a tty, and as raw bytes with one (or on a websocket, which never multiplexes). Client input becomes stdin frames; the detach
 sequence (default ctrl-p ctrl-q) ends the session without reaching the container; EOF on the
 client's input closes the container's stdin when the container was created with StdinOnce.
 
@@ -82,12 +82,13 @@ class DetachScanner:
 
 class Session:
     def __init__(self, client: ClientStream | None, *, tty: bool, stdin: bool, stdout: bool, stderr: bool,
-                 stdin_once: bool, detach_keys: bytes = DEFAULT_DETACH_KEYS) -> None:  # fmt: skip
+                 stdin_once: bool, detach_keys: bytes = DEFAULT_DETACH_KEYS, multiplex: bool = True) -> None:  # fmt: skip
         self.client = client
         self.client_ready = asyncio.Event()
         if client is not None:
             self.client_ready.set()
         self.tty = tty
+        self.multiplex = multiplex and not tty  # raw bytes with a tty, and on a websocket
         self.want_stdin = stdin
         self.want_stdout = stdout
         self.want_stderr = stderr
@@ -140,7 +141,7 @@ class Session:
                     break
                 ftype, payload = frame
                 if ftype in (shim.S_STDOUT, shim.S_STDERR):
-                    if self.tty:
+                    if not self.multiplex:
                         await self.client.write(payload)
                     else:
                         await self.client.write(bytes([ftype, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload)

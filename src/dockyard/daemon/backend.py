@@ -102,12 +102,14 @@ class ContainerBackend:
         return logs.stream(c.log_path, o, lambda: c.state.running)
 
     async def attach(self, c: Container, hijack: Any, *, stdin: bool, stdout: bool, stderr: bool,
-                     stream: bool, replay_logs: bool, detach_keys: bytes) -> None:  # fmt: skip
+                     stream: bool, replay_logs: bool, detach_keys: bytes, multiplex: bool = True) -> None:  # fmt: skip
         """Join `c`'s output and input. The session is registered (or connected) before `hijack()`
-        answers the client, so a `start` sent right after the 101 loses no output."""
+        answers the client, so a `start` sent right after the 101 loses no output. `multiplex`
+        False: raw output even without a tty (the websocket form)."""
         tty = bool(c.config.get("Tty"))
         s = attach.Session(None, tty=tty, stdin=stdin and bool(c.config.get("OpenStdin")), stdout=stdout,
-                           stderr=stderr, stdin_once=bool(c.config.get("StdinOnce")), detach_keys=detach_keys)  # fmt: skip
+                           stderr=stderr, stdin_once=bool(c.config.get("StdinOnce")), detach_keys=detach_keys,
+                           multiplex=multiplex)  # fmt: skip
         try:
             if stream:
                 if c.state.running and not c.state.restarting:
@@ -118,7 +120,7 @@ class ContainerBackend:
             if replay_logs and c.log_path:
                 o = logs.LogOptions(stdout=stdout, stderr=stderr)
                 async for e in logs.stream(c.log_path, o, lambda: False):
-                    await client.write(logs.frame(e, tty, False))
+                    await client.write(logs.frame(e, not s.multiplex, False))
             if not stream:
                 await client.close()
                 return

@@ -232,6 +232,36 @@ async def attach_(request: web.Request) -> web.StreamResponse:
     return hijacked[0][0]
 
 
+async def attach_ws(request: web.Request) -> web.StreamResponse:
+    """GET /containers/{id}/attach/ws: attach over a websocket, output never multiplexed. Before
+    API 1.42 the stdin/stdout/stderr parameters are ignored (all three), as in dockerd; `stream`
+    and `logs` default to false."""
+    cb = _cb(request)
+    c = cb.get(request.match_info["id"])
+    keys = attach.parse_detach_keys(request.query.get("detachKeys"))
+    version = api_version(request)
+    if version_lt(version, "1.42"):
+        want = {"stdin": True, "stdout": True, "stderr": True}
+    else:
+        want = {name: qbool(request, name) for name in ("stdin", "stdout", "stderr")}
+    ws = web.WebSocketResponse()
+    if not ws.can_prepare(request).ok:
+        raise InvalidParameter("this endpoint expects a websocket upgrade (Upgrade: websocket)")
+    client = hijack.WebSocketStream(ws, binary=not version_lt(version, "1.28"))
+
+    async def do_upgrade() -> hijack.WebSocketStream:
+        await ws.prepare(request)
+        return client
+
+    try:
+        await cb.attach(c, do_upgrade, **want, stream=qbool(request, "stream"), replay_logs=qbool(request, "logs"),
+                        detach_keys=keys, multiplex=False)  # fmt: skip
+    finally:
+        if ws.prepared:
+            await ws.close()
+    return ws
+
+
 async def stats(request: web.Request) -> web.StreamResponse:
     cb = _cb(request)
     c = cb.get(request.match_info["id"])
@@ -323,6 +353,7 @@ ROUTES = [
     ("POST", "/containers/{id}/pause", pause),
     ("POST", "/containers/{id}/unpause", unpause),
     ("POST", "/containers/{id}/attach", attach_),
+    ("GET", "/containers/{id}/attach/ws", attach_ws),
     ("POST", "/containers/{id}/wait", wait),
     ("DELETE", "/containers/{id}", remove),
     ("HEAD", "/containers/{id}/archive", archive_head),
