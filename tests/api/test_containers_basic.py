@@ -161,6 +161,19 @@ def test_isolation_basics(daemon: TestDaemon) -> None:
         rm(daemon, cid)
 
 
+def test_supplementary_groups_as_dockerd_sets_them(daemon: TestDaemon) -> None:
+    """The primary gid is also a supplementary group (dockerd: `id` shows groups=0(root)), then
+    the user's memberships from the image's /etc/group, then --group-add."""
+    for user, group_add, want in (("", None, "0"), ("1000:1000", None, "1000"), ("1000", ["10"], "0 10"),
+                                  ("nobody", None, "65534")):  # fmt: skip
+        cid, code, out = daemon.run(["sh", "-c", "grep Groups /proc/self/status"], User=user,
+                                    HostConfig={"GroupAdd": group_add})  # fmt: skip
+        try:
+            assert code == 0 and out.decode().split()[1:] == want.split(), (user, out)
+        finally:
+            rm(daemon, cid)
+
+
 def _read_frames(s: socket.socket, rest: bytes, until: float) -> bytes:
     data = rest
     s.settimeout(max(0.1, until - time.time()))

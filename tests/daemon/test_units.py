@@ -123,11 +123,11 @@ def test_parse_binds() -> None:
 def test_user_lookup() -> None:
     passwd = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"
     group = "root:x:0:\nwheel:x:10:app,root\napp:x:1000:\nstaff:x:50:\n"
-    assert userdb.resolve_user("", passwd, group) == (0, 0, (10,))
-    assert userdb.resolve_user("app", passwd, group) == (1000, 1000, (10,))
-    assert userdb.resolve_user("app:staff", passwd, group) == (1000, 50, ())
-    assert userdb.resolve_user("4242", passwd, group) == (4242, 0, ())
-    assert userdb.resolve_user("1000:7", passwd, group, ["staff", "99"]) == (1000, 7, (50, 99))
+    assert userdb.resolve_user("", passwd, group) == (0, 0, (0, 10))
+    assert userdb.resolve_user("app", passwd, group) == (1000, 1000, (1000, 10))
+    assert userdb.resolve_user("app:staff", passwd, group) == (1000, 50, (50,))
+    assert userdb.resolve_user("4242", passwd, group) == (4242, 0, (0,))
+    assert userdb.resolve_user("1000:7", passwd, group, ["staff", "99"]) == (1000, 7, (7, 50, 99))
     bad(userdb.resolve_user, "ghost", passwd, group, match="unable to find user ghost: no matching entries in passwd file")
     bad(userdb.resolve_user, "app:nogroup", passwd, group, match="unable to find group nogroup: no matching entries in group file")
 

@@ -24,7 +24,9 @@ def _parse(text: str, fields: int) -> list[list[str]]:
 
 
 def resolve_user(spec: str, passwd: str, group: str, group_add: list[str] | None = None) -> tuple[int, int, tuple[int, ...]]:
-    """-> (uid, gid, additional gids), with Docker's (runc's) rules and messages."""
+    """-> (uid, gid, additional gids), with Docker's (runc's) rules and messages. The additional
+    gids start with the primary one, as dockerd sets them (`id` in a container shows
+    `groups=0(root)`), then the groups listing the user, then --group-add; no duplicates."""
     users = _parse(passwd, 7)
     groups = _parse(group, 4)
     user_part, _, group_part = (spec or "").partition(":")
@@ -51,11 +53,11 @@ def resolve_user(spec: str, passwd: str, group: str, group_add: list[str] | None
             if g is None:
                 raise InvalidParameter(f"unable to find group {group_part}: no matching entries in group file")
             gid = int(g[2])
-    extra: list[int] = []
+    extra: list[int] = [gid]
     if home_user and not group_part:
         for g in groups:
             members = [m for m in g[3].split(",") if m]
-            if home_user in members and g[2].isdigit() and int(g[2]) != gid:
+            if home_user in members and g[2].isdigit():
                 extra.append(int(g[2]))
     for ga in group_add or []:
         if ga.isdigit():
@@ -102,6 +104,4 @@ def read_in_root(root: str, rel: str, limit: int = 4 << 20) -> str:
 
 
 def lookup(root: str, spec: str, group_add: list[str] | None = None) -> tuple[int, int, tuple[int, ...]]:
-    if (not spec or spec in ("0", "root", "0:0")) and not group_add:
-        return 0, 0, ()
     return resolve_user(spec, read_in_root(root, "etc/passwd"), read_in_root(root, "etc/group"), group_add)
