@@ -174,6 +174,17 @@ def test_masked_and_readonly_paths(rt):
               "touch /sys/fs/cgroup/x 2>/dev/null && echo cg-writable || echo cg-readonly")
     out = out_of(rt, ["sh", "-c", script])
     assert out.split() == ["0", "0", "readonly", "cg-readonly"]
+    # the read-only binds keep the flags of the proc mount under them, as runc's do (Docker's
+    # spec mounts /proc nosuid,noexec,nodev)
+    def docker_proc(c):
+        for m in c["mounts"]:
+            if m["destination"] == "/proc":
+                m["options"] = ["nosuid", "noexec", "nodev"]
+
+    info = out_of(rt, ["cat", "/proc/self/mountinfo"], mutate=docker_proc)
+    opts = {f[4]: set(f[5].split(",")) for f in (line.split() for line in info.splitlines())}
+    for path in ("/proc/sys", "/proc/bus", "/proc/irq", "/proc/fs"):
+        assert {"ro", "nosuid", "nodev", "noexec"} <= opts[path], (path, opts[path])
 
 
 def test_readonly_root(rt):

@@ -448,11 +448,14 @@ def _rootfs_parent_private(path: str) -> None:
 
 
 def _readonly(path: str) -> None:
+    """A read-only bind of `path` onto itself that keeps the nosuid/nodev/noexec of the mount it
+    is on (as runc: /proc/sys stays noexec,nosuid,nodev)."""
     try:
         L.mount(path, path, None, L.MS_BIND | L.MS_REC)
     except FileNotFoundError:
         return
-    remount(path, L.MS_BIND | L.MS_REMOUNT | L.MS_RDONLY | L.MS_REC)
+    kept = os.statvfs(path).f_flag & (L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC)  # ST_* == MS_* for these
+    remount(path, L.MS_BIND | L.MS_REMOUNT | L.MS_RDONLY | L.MS_REC | kept)
 
 
 def _masked(path: str) -> None:
