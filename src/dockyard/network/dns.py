@@ -93,7 +93,9 @@ def build_answer(q: Query, rcode: int, records: list[tuple[int, bytes]] | None =
     records = records or []
     opcode = (q.flags >> 11) & 0xF
     rd = q.flags & 0x0100
-    flags = 0x8000 | (opcode << 11) | 0x0400 * (rcode == RCODE_OK and bool(records)) | rd | 0x0080 | rcode
+    # QR, the query's opcode and RD, RA; never AA: dockerd's resolver does not claim authority
+    # either, so `nslookup` prints "Non-authoritative answer:" for our names as it does there
+    flags = 0x8000 | (opcode << 11) | rd | 0x0080 | rcode
     head = struct.pack("!HHHHHH", q.id, flags, 1, len(records), 0, 0)
     body = b"".join(struct.pack("!HHHIH", 0xC00C, rtype, 1, TTL, len(rdata)) + rdata for rtype, rdata in records)
     return head + q.question + body
