@@ -136,7 +136,7 @@ def hosts(
     for name, ip in extra_hosts or []:
         out.append(f"{ip}\t{name}\n")
     if hostname:
-        names = f"{hostname}.{domainname}\t{hostname}" if domainname else hostname
+        names = f"{hostname}.{domainname} {hostname}" if domainname else hostname  # as dockerd: one space
         for ip in addresses:
             out.append(f"{ip}\t{names}\n")
     return "".join(out)
