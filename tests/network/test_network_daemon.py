@@ -5,8 +5,10 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -137,6 +139,8 @@ def test_default_bridge_two_containers_by_ip(dc: Any):
     assert (code, out.strip()) == (0, _hostname_of(web))
     ifaces = web.exec_run(["ip", "-o", "addr"]).output.decode()
     assert f"inet {ip}/" in ifaces and "eth0" in ifaces
+    m = re.search(rf"eth0\s+inet {re.escape(ip)}/(\d+) brd (\S+) ", ifaces)  # the broadcast is set, as Docker's
+    assert m and m[2] == str(ipaddress.IPv4Network(f"{ip}/{m[1]}", strict=False).broadcast_address), ifaces
     resolv = web.exec_run(["cat", "/etc/resolv.conf"]).output.decode()
     assert "127.0.0.11" not in resolv
 

@@ -101,7 +101,7 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int, mtu: int = 1500) -> b
         }
         if (gateway, prefixlen) not in have:
             try:
-                ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+                ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen, **_broadcast(gateway, prefixlen))
             except NetlinkError as e:
                 if e.code != errno.EEXIST:
                     raise
@@ -243,6 +243,14 @@ def _set_hairpin(ipr: IPRoute, name: str) -> None:
     ipr.brport("set", index=idx, mode=1)
 
 
+def _broadcast(address: str, prefixlen: int) -> dict[str, str]:
+    """The subnet's broadcast address, set on the bridge and on eth0 as Docker does (`ip addr`
+    shows `brd 172.17.255.255`); none for /31 and /32."""
+    if prefixlen >= 31:
+        return {}
+    return {"broadcast": str(ipaddress.IPv4Network(f"{address}/{prefixlen}", strict=False).broadcast_address)}
+
+
 LOOPBACK_IFINDEX = 1  # the kernel registers lo first in every namespace
 
 
@@ -251,7 +259,7 @@ def _configure_inside(ns_path: str, ifname: str, address: str, prefixlen: int, g
         idx = index_of(ipr, ifname)
         if idx is None:
             raise OSError(errno.ENODEV, f"{ifname} did not arrive in {ns_path}")
-        ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
+        ipr.addr("add", index=idx, address=address, prefixlen=prefixlen, **_broadcast(address, prefixlen))
         ipr.link("set", index=idx, state="up")
         ipr.link("set", index=LOOPBACK_IFINDEX, state="up")
         if gateway:
