@@ -117,6 +117,8 @@ def test_exec_errors(daemon: TestDaemon) -> None:
         daemon.api("POST", f"/containers/{cid}/pause")
         st, r = daemon.api("POST", f"/containers/{cid}/exec", {"Cmd": ["true"]})
         assert st == 409 and r["message"] == f"Container {cid} is paused, unpause the container before exec"
+        st, r = daemon.api("POST", f"/containers/{cid[:12]}/exec", {"Cmd": ["true"]})  # named as the client did
+        assert st == 409 and r["message"] == f"Container {cid[:12]} is paused, unpause the container before exec"
         daemon.api("POST", f"/containers/{cid}/unpause")
         daemon.api("POST", f"/containers/{cid}/kill")
         daemon.api("POST", f"/containers/{cid}/wait")

@@ -216,7 +216,7 @@ class ExecBackend:
         self.d = d
 
     async def create(self, ref: str, body: dict[str, Any]) -> str:
-        return await exec.create(self.d, self.d.store.get(ref), body)
+        return await exec.create(self.d, self.d.store.get(ref), body, ref)
 
     def get(self, eid: str) -> exec.Exec:
         return self.d.execs.get(eid)

@@ -100,19 +100,20 @@ class ExecStore:
         self._execs.pop(eid, None)
 
 
-def _check_running(c: Container) -> None:
+def _check_running(c: Container, ref: str | None = None) -> None:
+    """Docker's refusals; like dockerd, the paused one names the container as the client did."""
     if not c.state.running:
         raise Conflict(f"Container {c.id} is not running")
     if c.state.paused:
-        raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+        raise Conflict(f"Container {ref or c.id} is paused, unpause the container before exec")
     if c.state.restarting:
         raise Conflict(f"Container {c.id} is restarting, wait until the container is running")
 
 
-async def create(d: Daemon, c: Container, body: dict[str, Any]) -> str:
+async def create(d: Daemon, c: Container, body: dict[str, Any], ref: str | None = None) -> str:
     if not isinstance(body, dict):
         raise InvalidParameter("config cannot be empty in order to create an exec")
-    _check_running(c)
+    _check_running(c, ref)
     cmd = body.get("Cmd")
     if not cmd or not isinstance(cmd, list) or not cmd[0]:
         raise InvalidParameter("No exec command specified")
