@@ -161,6 +161,20 @@ def test_isolation_basics(daemon: TestDaemon) -> None:
         rm(daemon, cid)
 
 
+def test_docker_cli_unset_values_inspect_as_null(daemon: TestDaemon) -> None:
+    """The Docker CLI sends Volumes {}, MemorySwappiness -1 and PidsLimit 0 for flags not given;
+    dockerd shows them as null (captured from docker 28 against dockerd 20.10)."""
+    st, r = daemon.api("POST", "/containers/create", {"Image": "busybox", "Cmd": ["true"], "Volumes": {},
+                                                      "HostConfig": {"MemorySwappiness": -1, "PidsLimit": 0}})  # fmt: skip
+    assert st == 201, r
+    try:
+        st, info = daemon.api("GET", f"/containers/{r['Id']}/json")
+        assert info["Config"]["Volumes"] is None
+        assert info["HostConfig"]["MemorySwappiness"] is None and info["HostConfig"]["PidsLimit"] is None
+    finally:
+        rm(daemon, r["Id"])
+
+
 def test_supplementary_groups_as_dockerd_sets_them(daemon: TestDaemon) -> None:
     """The primary gid is also a supplementary group (dockerd: `id` shows groups=0(root)), then
     the user's memberships from the image's /etc/group, then --group-add."""

@@ -112,6 +112,8 @@ def normalize_config(cfg: dict[str, Any]) -> dict[str, Any]:
             raise _type_error(key, v, "strslice.StrSlice")
     if out.get("StopTimeout") is not None and (isinstance(out["StopTimeout"], bool) or not isinstance(out["StopTimeout"], int)):
         raise _type_error("StopTimeout", out["StopTimeout"], "int")
+    if out.get("Volumes") == {}:
+        out["Volumes"] = None  # the Docker CLI sends {}; dockerd shows null
     return out
 
 
@@ -124,6 +126,13 @@ def normalize_host_config(hc: dict[str, Any] | None, default_shm: int = 64 * 102
         if v is None and k in out and out[k] is not None and k not in ("PidsLimit", "MemorySwappiness", "Init"):
             continue  # null means "default" for fields Docker fills
         out[k] = copy.deepcopy(v)
+    # the Docker CLI sends MemorySwappiness -1 and PidsLimit 0 when the flags are not given;
+    # dockerd stores null for both ("unset"; a PidsLimit <= 0 means unlimited)
+    if out.get("MemorySwappiness") == -1:
+        out["MemorySwappiness"] = None
+    pids = out.get("PidsLimit")
+    if isinstance(pids, int) and not isinstance(pids, bool) and pids <= 0:
+        out["PidsLimit"] = None
     if not out.get("NetworkMode"):
         out["NetworkMode"] = "default"
     rp = out.get("RestartPolicy") or {}
