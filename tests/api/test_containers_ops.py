@@ -94,6 +94,12 @@ def test_restart_pause_rename(daemon: TestDaemon) -> None:
         assert st == 400
         st, r = daemon.api("POST", f"/containers/{cid}/rename?name=bad/name")
         assert st == 400
+        other = started(daemon, ["sleep", "30"])
+        try:
+            st, r = daemon.api("POST", f"/containers/{other}/rename?name=renamed1")
+            assert st == 409 and r["message"].startswith('Error when allocating new name: Conflict. The container name "/renamed1"')
+        finally:
+            rm(daemon, other)
     finally:
         rm(daemon, cid)
 
@@ -107,6 +113,22 @@ def test_update_top_stats(daemon: TestDaemon) -> None:
         st, c = daemon.api("GET", f"/containers/{cid}/json")
         assert c["HostConfig"]["Memory"] == 96 << 20
         assert c["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+        # the Docker CLI sends every field, zeros for the flags not given: they change nothing
+        st, r = daemon.api("POST", f"/containers/{cid}/update", {"NanoCpus": 250_000_000, "PidsLimit": 50})
+        assert st == 200
+        st, r = daemon.api("POST", f"/containers/{cid}/update", {"NanoCpus": 0, "Memory": 0, "MemorySwap": 0,
+                                                                  "CpuShares": 0, "CpusetCpus": "",
+                                                                  "RestartPolicy": {"Name": "always"}})  # fmt: skip
+        assert st == 200
+        st, c = daemon.api("GET", f"/containers/{cid}/json")
+        hc = c["HostConfig"]
+        assert (hc["NanoCpus"], hc["Memory"], hc["PidsLimit"]) == (250_000_000, 96 << 20, 50)
+        assert hc["RestartPolicy"]["Name"] == "always"
+        assert exec_out(daemon, cid, ["cat", "/sys/fs/cgroup/pids/pids.max"])[1].strip() == b"50"
+        st, r = daemon.api("POST", f"/containers/{cid}/update", {"PidsLimit": -1})  # unlimited again
+        st, c = daemon.api("GET", f"/containers/{cid}/json")
+        assert st == 200 and c["HostConfig"]["PidsLimit"] is None
+        assert exec_out(daemon, cid, ["cat", "/sys/fs/cgroup/pids/pids.max"])[1].strip() == b"max"
         code, out = exec_out(daemon, cid, ["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"])
         if code == 0 and out.strip().isdigit():
             assert int(out) == 96 << 20

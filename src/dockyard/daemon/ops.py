@@ -26,7 +26,10 @@ async def rename(d: Daemon, c: Container, new: str) -> None:
         old = c.name
         if new == old:
             raise InvalidParameter("Renaming a container with the same name as its current name")
-        d.store.reserve_name(new, c.id)
+        try:
+            d.store.reserve_name(new, c.id)
+        except Conflict as e:
+            raise Conflict(f"Error when allocating new name: {e}") from None  # dockerd's words
         c.name = new
         try:
             await d.store.save(c)
@@ -44,9 +47,10 @@ async def rename(d: Daemon, c: Container, new: str) -> None:
     d.events.publish("container", "rename", c.id, {**d.actor_attrs(c), "oldName": "/" + old})
 
 
+# What `update` changes, as dockerd: a zero or empty value leaves the field as it is (the Docker
+# CLI sends every field), PidsLimit changes whenever it is given (<= 0: unlimited).
 UPDATABLE = ("BlkioWeight", "CpuShares", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime",
-             "CpusetCpus", "CpusetMems", "Memory", "MemoryReservation", "MemorySwap", "KernelMemory", "NanoCpus",
-             "PidsLimit", "MemorySwappiness", "OomKillDisable")  # fmt: skip
+             "CpusetCpus", "CpusetMems", "Memory", "MemoryReservation", "MemorySwap", "KernelMemory", "NanoCpus")  # fmt: skip
 
 
 async def update(d: Daemon, c: Container, body: dict[str, Any]) -> list[str]:
@@ -57,8 +61,10 @@ async def update(d: Daemon, c: Container, body: dict[str, Any]) -> list[str]:
             raise Conflict(f"Cannot update container {c.id}: container is marked for removal or dead")
         new = dict(c.host_config)
         for k in UPDATABLE:
-            if k in body and body[k] is not None:
+            if body.get(k):
                 new[k] = body[k]
+        if body.get("PidsLimit") is not None:
+            new["PidsLimit"] = body["PidsLimit"] if int(body["PidsLimit"]) > 0 else None
         if body.get("RestartPolicy") and (body["RestartPolicy"].get("Name") or "") != "":
             rp = body["RestartPolicy"]
             hostconfig.validate_restart_policy(rp, bool(new.get("AutoRemove")))
@@ -77,6 +83,8 @@ async def update(d: Daemon, c: Container, body: dict[str, Any]) -> list[str]:
         hostconfig.validate_resources(new, os.cpu_count() or 1)
         if c.state.running and not c.state.restarting:
             res = oci_spec.resources(new)
+            if body.get("PidsLimit") is not None and new["PidsLimit"] is None:
+                res["pids"] = {"limit": -1}  # back to unlimited in the cgroup too
             rt = RuntimeClient(d.config.runtime(c.runtime or None), d.runtime_root)
             try:
                 await rt.update(c.id, res)
