@@ -147,3 +147,22 @@ def test_run_interactive_tty(daemon: TestDaemon) -> None:
     r = docker(daemon, "inspect", "-f", "{{.State.Running}}", "demo")
     assert r.stdout.strip() == "true"
     docker(daemon, "rm", "-f", "demo")
+
+
+def test_update_rename_and_system_prune(daemon: TestDaemon) -> None:
+    """Commands whose requests carry Docker CLI habits: `update` sends every field (zeros for the
+    flags not given), `system prune` also prunes the build cache (POST /build/prune)."""
+    r = docker(daemon, "run", "-d", "--name", "upd1", "busybox", "sleep", "60")
+    assert r.returncode == 0, r.stderr
+    try:
+        assert docker(daemon, "update", "--cpus", "0.25", "upd1").returncode == 0
+        assert docker(daemon, "update", "--restart", "always", "upd1").returncode == 0
+        r = docker(daemon, "inspect", "-f", "{{.HostConfig.NanoCpus}} {{.HostConfig.RestartPolicy.Name}}", "upd1")
+        assert r.stdout.strip() == "250000000 always"
+        docker(daemon, "create", "--name", "upd2", "busybox", "true")
+        r = docker(daemon, "rename", "upd2", "upd1")
+        assert r.returncode == 1 and "Error when allocating new name: Conflict." in r.stderr
+    finally:
+        docker(daemon, "rm", "-f", "upd1", "upd2")
+    r = docker(daemon, "system", "prune", "-f")
+    assert r.returncode == 0 and "Total reclaimed space:" in r.stdout, r.stderr
