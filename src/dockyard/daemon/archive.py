@@ -161,7 +161,7 @@ def _tarinfo(name: str, st: os.stat_result, link: str = "", idmap: IdentityMappi
     ti.uid, ti.gid = st.st_uid, st.st_gid
     if idmap is not None:
         ti.uid, ti.gid = idmap.to_container_or_overflow(st.st_uid, st.st_gid)
-    ti.mtime = st.st_mtime
+    ti.mtime = int(st.st_mtime)  # whole seconds, as Go's tar writes them (no PAX header for them)
     if stat.S_ISDIR(st.st_mode):
         ti.type = tarfile.DIRTYPE
     elif stat.S_ISLNK(st.st_mode):
