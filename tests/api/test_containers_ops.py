@@ -109,7 +109,7 @@ def test_update_top_stats(daemon: TestDaemon) -> None:
     try:
         st, r = daemon.api("POST", f"/containers/{cid}/update", {"Memory": 96 << 20, "MemorySwap": 192 << 20,
                                                                   "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}})
-        assert st == 200 and r == {"Warnings": []}
+        assert st == 200 and r == {"Warnings": None}
         st, c = daemon.api("GET", f"/containers/{cid}/json")
         assert c["HostConfig"]["Memory"] == 96 << 20
         assert c["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}

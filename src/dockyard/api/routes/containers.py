@@ -130,7 +130,7 @@ async def rename(request: web.Request) -> web.Response:
 async def update(request: web.Request) -> web.Response:
     body = await read_json(request) or {}
     warnings = await _cb(request).update(request.match_info["id"], body)
-    return json_response({"Warnings": warnings})
+    return json_response({"Warnings": warnings or None})  # dockerd: null when there are none
 
 
 def _hw(request: web.Request) -> tuple[int, int]:
