@@ -267,7 +267,7 @@ def test_networks(dy: CLI) -> None:
     finally:
         assert dy.ok("network", "rm", net_id[:12]) == net_id[:12] + "\n"
     cp = dy("network", "rm", "dytclinet")
-    assert cp.returncode == 1 and "Error response from daemon:" in cp.stderr
+    assert cp.returncode == 1 and cp.stderr == "Error response from daemon: network dytclinet not found\nexit status 1\n"
     assert dy("network", "rm", "-f", "dytclinet").returncode == 0
     dy.ok("network", "create", "dytclinet2")
     assert "dytclinet2" in dy.ok("network", "prune", "-f")

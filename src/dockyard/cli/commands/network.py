@@ -145,7 +145,7 @@ def rm(ctx: Ctx, opts: Options, args: list[str]) -> int:
             continue
         sys.stdout.write(name + "\n")
     if errors:
-        raise CLIError("\n".join(errors))
+        raise CLIError("\n".join(errors) + "\nexit status 1")  # the Docker CLI's StatusError, word for word
     return 0
 
 
