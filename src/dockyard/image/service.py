@@ -395,6 +395,45 @@ class ImageService:
             self.store.set_meta(image_id, "parent", parent.id)
         return image_id
 
+    def create_child(self, parent_image: str | None, config: dict, created_by: str,
+                     container_config: dict | None = None, author: str = "") -> str:  # fmt: skip
+        """An image with the parent's layers and a new config (no new layer): what the classic
+        builder makes for ENV, CMD, LABEL and the other metadata steps. Its history gains one
+        `empty_layer` entry; the parent is recorded as the new image's parent."""
+        parent = self.get(parent_image) if parent_image else None
+        base = json.loads(parent.raw) if parent else {}
+        created = now_rfc3339()
+        history = list(base.get("history") or [])
+        history.append({"created": created, "created_by": created_by, "empty_layer": True})
+        new = {
+            "architecture": base.get("architecture", go_arch()),
+            "author": author,
+            "config": config,
+            "container_config": container_config or empty_container_config(),
+            "created": created,
+            "docker_version": DOCKER_VERSION,
+            "history": history,
+            "os": base.get("os", "linux"),
+            "rootfs": {"type": "layers", "diff_ids": list((base.get("rootfs") or {}).get("diff_ids") or [])},
+        }
+        if not author:
+            del new["author"]
+        if parent is not None:
+            new["parent"] = parent.id
+        top = parent.top_layer if parent else None
+        with self._collect_on_failure(), self.lease(), self.lock:
+            if top is not None:
+                self.layers.get(top)  # the new image's own reference
+            try:
+                image_id = self.create_image(new, top)
+            except BaseException:
+                if top is not None:
+                    self.layers.release(top)
+                raise
+            if parent is not None:
+                self.store.set_meta(image_id, "parent", parent.id)
+        return image_id
+
     # --- tags -------------------------------------------------------------------------------------
     def tag_ref(self, image_id: str, ref: reference.Reference) -> None:
         with self.lock:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-MODULES = ["system", "containers", "exec", "volumes", "images", "networks"]
+MODULES = ["system", "containers", "exec", "volumes", "images", "networks", "build"]
 
 
 def all_routes() -> list[tuple[str, str, Any]]:

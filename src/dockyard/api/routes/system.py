@@ -84,15 +84,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def build_prune(request: web.Request) -> web.Response:
-    """POST /build/prune (`docker system prune`, `docker builder prune`): Dockyard has no builder
-    yet, so there is never a build cache to remove; the answer is Docker's for an empty cache."""
-    return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
-
-
 ROUTES = [
     ("GET", "/_ping", ping),
-    ("POST", "/build/prune", build_prune),
     ("HEAD", "/_ping", ping),
     ("GET", "/version", version),
     ("GET", "/info", info),

@@ -1,0 +1,173 @@
+"""POST /build against a real daemon: RUN/COPY/ENV/WORKDIR/CMD, multi-stage, cache, .dockerignore,
+ADD of a tar, a failing RUN, build args, history, --target, labels, /build/prune."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+
+from buildutil import build, containers, image_id, stream_text
+
+from support.daemon import TestDaemon
+
+
+def _inspect(d: TestDaemon, ref: str) -> dict:
+    st, r = d.api("GET", f"/images/{ref}/json")
+    assert st == 200, r
+    return r
+
+
+def test_build_run_copy_env_workdir_cmd(daemon: TestDaemon) -> None:
+    df = (
+        "FROM busybox\n"
+        "ENV GREETING=hello DIR=/app\n"
+        "WORKDIR $DIR\n"
+        "COPY hello.txt ./\n"
+        "COPY sub /app/sub/\n"
+        "RUN echo \"$GREETING from run\" > run.txt && cat run.txt\n"
+        "CMD [\"cat\", \"hello.txt\", \"run.txt\", \"sub/inner.txt\"]\n"
+    )
+    st, msgs = build(daemon, {"Dockerfile": df, "hello.txt": "hi there\n", "sub/inner.txt": "inner\n"}, t="bt/basic:1")
+    assert st == 200, msgs
+    text = stream_text(msgs)
+    assert "Step 1/7 : FROM busybox\n" in text
+    assert "Step 6/7 : RUN echo" in text and " ---> Running in " in text
+    assert "hello from run\n" in text
+    assert "Removing intermediate container " in text
+    assert "Successfully tagged bt/basic:1\n" in text
+    iid = image_id(msgs)
+    assert f"Successfully built {iid[7:19]}\n" in text
+    assert not [c for c in containers(daemon) if c["ImageID"] == iid or c["Image"].startswith("sha256:")]
+    cfg = _inspect(daemon, "bt/basic:1")["Config"]
+    assert cfg["WorkingDir"] == "/app" and cfg["Cmd"] == ["cat", "hello.txt", "run.txt", "sub/inner.txt"]
+    assert "GREETING=hello" in cfg["Env"]
+    _cid, code, out = daemon.run([], image="bt/basic:1")
+    assert code == 0 and out == b"hi there\nhello from run\ninner\n"
+    # history reads as the classic builder's
+    st, hist = daemon.api("GET", "/images/bt/basic:1/history")
+    by = [h["CreatedBy"] for h in hist]
+    assert by[0] == '/bin/sh -c #(nop)  CMD ["cat" "hello.txt" "run.txt" "sub/inner.txt"]'
+    assert by[1].startswith('/bin/sh -c echo "$GREETING from run"')
+    assert by[3].startswith("/bin/sh -c #(nop) COPY file:") and by[3].endswith(" in /app/ ")
+    assert by[5] == "/bin/sh -c #(nop)  ENV GREETING=hello DIR=/app"
+    assert hist[0]["Size"] == 0
+
+
+def test_cache_and_no_cache(daemon: TestDaemon) -> None:
+    files = {"Dockerfile": "FROM busybox\nCOPY a.txt /a.txt\nRUN date +%s%N > /stamp\nLABEL x=y\n", "a.txt": "a\n"}
+    st, m1 = build(daemon, files)
+    assert st == 200, m1
+    st, m2 = build(daemon, files)
+    assert st == 200
+    assert stream_text(m2).count(" ---> Using cache\n") == 3
+    assert image_id(m1) == image_id(m2)
+    st, m3 = build(daemon, files, nocache=1)
+    assert "Using cache" not in stream_text(m3) and image_id(m3) != image_id(m1)
+    # a changed source invalidates its step and the ones after it
+    st, m4 = build(daemon, {**files, "a.txt": "changed\n"})
+    assert stream_text(m4).count("Using cache") == 0 and image_id(m4) != image_id(m1)
+
+
+def test_multistage_copy_from_and_target(daemon: TestDaemon) -> None:
+    df = (
+        "FROM busybox AS builder\n"
+        "RUN mkdir /out && echo built > /out/artifact\n"
+        "FROM busybox AS unused\n"
+        "RUN echo never\n"
+        "FROM scratch\n"
+        "COPY --from=builder /out/artifact /artifact\n"
+        "COPY --from=busybox /bin/busybox /bin/busybox\n"
+        "CMD [\"/bin/busybox\", \"cat\", \"/artifact\"]\n"
+    )
+    st, msgs = build(daemon, {"Dockerfile": df}, t="bt/multi")
+    assert st == 200, msgs
+    _cid, code, out = daemon.run([], image="bt/multi")
+    assert code == 0 and out == b"built\n"
+    assert len(_inspect(daemon, "bt/multi")["RootFS"]["Layers"]) == 2
+    st, msgs = build(daemon, {"Dockerfile": df}, target="builder", t="bt/stage1")
+    assert st == 200, msgs
+    assert "Step 2/2 : RUN" in stream_text(msgs)
+    st, r = build(daemon, {"Dockerfile": df}, target="nosuch")
+    assert st == 400 and r["message"] == "failed to reach build target nosuch in Dockerfile"
+
+
+def test_dockerignore_and_add_tar(daemon: TestDaemon) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        ti = tarfile.TarInfo("pkg/data.txt")
+        ti.size = 5
+        tf.addfile(ti, io.BytesIO(b"data\n"))
+    files = {
+        "Dockerfile": "FROM busybox\nCOPY . /ctx/\nADD arch.tar.gz /opt/\nRUN ls -A /ctx | sort | tr '\\n' ' '\n",
+        ".dockerignore": "# comment\n*.log\nsecret/**\n!keep.log\n",
+        "a.log": "x", "keep.log": "k", "secret/x/y": "s", "src/main.c": "int main;",
+        "arch.tar.gz": gzip.compress(buf.getvalue()),
+    }
+    st, msgs = build(daemon, files, t="bt/ignore")
+    assert st == 200, msgs
+    text = stream_text(msgs)
+    assert ".dockerignore Dockerfile arch.tar.gz keep.log secret src Removing" in text, text
+    _cid, code, out = daemon.run(["cat", "/opt/pkg/data.txt"], image="bt/ignore")
+    assert out == b"data\n"
+
+
+def test_failing_run_leaves_nothing(daemon: TestDaemon) -> None:
+    before = {c["Id"] for c in containers(daemon)}
+    st, msgs = build(daemon, {"Dockerfile": "FROM busybox\nRUN echo out; exit 3\n"})
+    assert st == 200
+    err = msgs[-1]
+    assert err["error"] == "The command '/bin/sh -c echo out; exit 3' returned a non-zero code: 3"
+    assert err["errorDetail"]["code"] == 3
+    assert {c["Id"] for c in containers(daemon)} == before
+    with open("/proc/self/mountinfo") as f:
+        assert not [ln for ln in f if " overlay " in ln and daemon.root in ln]
+    st, r = build(daemon, {"Dockerfile": "FROM busybox\nFOO bar\n"})
+    assert st == 400 and r["message"] == "dockerfile parse error line 2: unknown instruction: FOO"
+    st, r = build(daemon, {"Dockerfile": "FROM busybox AS\n"})
+    assert st == 400 and r["message"] == "Dockerfile parse error line 1: FROM requires either one or three arguments"
+    st, msgs = build(daemon, {"Dockerfile": "FROM busybox\nCOPY nosuch /x\n"})
+    assert st == 200 and msgs[-1]["error"] == ("COPY failed: file not found in build context or excluded by "
+                                               ".dockerignore: stat nosuch: file does not exist")
+
+
+def test_build_args_and_metadata(daemon: TestDaemon) -> None:
+    df = (
+        "ARG BASE=busybox\n"
+        "FROM $BASE\n"
+        "ARG WHO=nobody\n"
+        "ARG UNSET\n"
+        "LABEL who=${WHO} other=\"${UNSET:-dflt}\"\n"
+        "EXPOSE 80 53/udp\n"
+        "VOLUME /data\n"
+        "USER 65534\n"
+        "STOPSIGNAL SIGINT\n"
+        "HEALTHCHECK --interval=5s --retries=2 CMD true\n"
+        "ENTRYPOINT [\"echo\"]\n"
+        "RUN echo \"who=$WHO\"\n"
+    )
+    st, msgs = build(daemon, {"Dockerfile": df}, buildargs={"WHO": "me", "EXTRA": "x"}, labels={"built": "yes"})
+    assert st == 200, msgs
+    text = stream_text(msgs)
+    assert "who=me\n" in text
+    assert "[Warning] One or more build-args [EXTRA] were not consumed\n" in text
+    info = _inspect(daemon, image_id(msgs))
+    cfg = info["Config"]
+    assert cfg["Labels"] == {"who": "me", "other": "dflt", "built": "yes"}
+    assert cfg["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}}
+    assert cfg["Volumes"] == {"/data": {}} and cfg["User"] == "65534" and cfg["StopSignal"] == "SIGINT"
+    assert cfg["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000, "Retries": 2}
+    assert cfg["Entrypoint"] == ["echo"] and cfg["Cmd"] is None
+    st, hist = daemon.api("GET", f"/images/{image_id(msgs)}/history")
+    run = next(h["CreatedBy"] for h in hist if "who=$WHO" in h["CreatedBy"])
+    assert run == '|2 UNSET= WHO=me /bin/sh -c echo "who=$WHO"' or run == '|1 WHO=me /bin/sh -c echo "who=$WHO"'
+
+
+def test_build_prune(daemon: TestDaemon) -> None:
+    st, msgs = build(daemon, {"Dockerfile": "FROM busybox\nRUN echo prune-me > /p\n"})
+    assert st == 200, msgs
+    st, r = daemon.api("POST", "/build/prune")
+    assert st == 200 and image_id(msgs) in (r["CachesDeleted"] or [])
+    assert r["SpaceReclaimed"] >= 0
+    st, msgs2 = build(daemon, {"Dockerfile": "FROM busybox\nRUN echo prune-me > /p\n"})
+    assert "Using cache" not in stream_text(msgs2)
