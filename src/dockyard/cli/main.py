@@ -18,6 +18,7 @@ from dockyard.cli.flags import Flag, FlagError, FlagSet, HelpRequested
 # section: "common", "mgmt" (groups), "cmd" (top-level), "" (only inside a group)
 REGISTRY: list[tuple[str, str, str, str, str]] = [
     ("run", "run", "RUN", "Create and run a new container from an image", "common"),
+    ("build", "build", "BUILD", "Build an image from a Dockerfile", "common"),
     ("exec", "exec_", "EXEC", "Execute a command in a running container", "common"),
     ("ps", "ps", "PS", "List containers", "common"),
     ("pull", "images", "PULL", "Download an image from a registry", "common"),
@@ -87,6 +88,7 @@ REGISTRY: list[tuple[str, str, str, str, str]] = [
     ("container update", "lifecycle", "UPDATE", "Update configuration of one or more containers", ""),
     ("container wait", "lifecycle", "WAIT", "Block until one or more containers stop, then print their exit codes", ""),
     # image group
+    ("image build", "build", "BUILD", "Build an image from a Dockerfile", ""),
     ("image history", "images", "HISTORY", "Show the history of an image", ""),
     ("image import", "images", "IMPORT", "Import the contents from a tarball to create a filesystem image", ""),
     ("image inspect", "inspect", "IMAGE_INSPECT", "Display detailed information on one or more images", ""),
@@ -100,6 +102,9 @@ REGISTRY: list[tuple[str, str, str, str, str]] = [
     ("image remove", "images", "RMI", "Remove one or more images", "alias"),
     ("image save", "images", "SAVE", "Save one or more images to a tar archive (streamed to STDOUT by default)", ""),
     ("image tag", "images", "TAG", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", ""),
+    # builder group
+    ("builder build", "build", "BUILD", "Build an image from a Dockerfile", ""),
+    ("builder prune", "build", "BUILDER_PRUNE", "Remove build cache", ""),
     # volume group
     ("volume create", "volume", "CREATE", "Create a volume", ""),
     ("volume inspect", "volume", "INSPECT", "Display detailed information on one or more volumes", ""),
@@ -126,6 +131,7 @@ REGISTRY: list[tuple[str, str, str, str, str]] = [
 ]
 
 GROUPS = {
+    "builder": "Manage builds",
     "container": "Manage containers",
     "image": "Manage images",
     "network": "Manage networks",
