@@ -171,3 +171,37 @@ def test_build_prune(daemon: TestDaemon) -> None:
     assert r["SpaceReclaimed"] >= 0
     st, msgs2 = build(daemon, {"Dockerfile": "FROM busybox\nRUN echo prune-me > /p\n"})
     assert "Using cache" not in stream_text(msgs2)
+
+
+def test_copy_semantics_shell_and_onbuild(daemon: TestDaemon) -> None:
+    df = (
+        "FROM busybox\n"
+        "SHELL [\"/bin/sh\", \"-ec\"]\n"
+        "WORKDIR /made/here\n"
+        "COPY --chown=nobody:nogroup *.txt dir/\n"
+        "COPY --chown=7 one.txt /owned\n"
+        "COPY tree /tree\n"
+        "COPY tree/ /tree2/\n"
+        "COPY one.txt /renamed.txt\n"
+        "ONBUILD RUN echo triggered > /trigger\n"
+        "RUN stat -c '%n %u:%g' dir/one.txt dir/two.txt /owned /tree/a/b /tree2/a/b /renamed.txt; pwd\n"
+    )
+    files = {"Dockerfile": df, "one.txt": "1", "two.txt": "2", "tree/a/b": "b"}
+    st, msgs = build(daemon, files, t="bt/copy")
+    assert st == 200, msgs
+    text = stream_text(msgs)
+    assert ("dir/one.txt 65534:65534\ndir/two.txt 65534:65534\n/owned 7:7\n/tree/a/b 0:0\n/tree2/a/b 0:0\n"
+            "/renamed.txt 0:0\n/made/here\n") in text, text
+    st, hist = daemon.api("GET", "/images/bt/copy/history")
+    assert hist[0]["CreatedBy"].startswith("/bin/sh -ec ")
+    assert _inspect(daemon, "bt/copy")["Config"]["OnBuild"] == ["RUN echo triggered > /trigger"]
+    st, msgs = build(daemon, {"Dockerfile": "FROM bt/copy\nRUN cat /trigger\n"})
+    assert st == 200, msgs
+    text = stream_text(msgs)
+    assert "# Executing 1 build trigger\n" in text and "triggered\n" in text
+    assert _inspect(daemon, image_id(msgs))["Config"]["OnBuild"] is None
+    st, msgs = build(daemon, {"Dockerfile": "FROM busybox\nCOPY a b c\n", "a": "", "b": ""})
+    assert st == 200 and msgs[-1]["error"] == ("When using COPY with more than one source file, the destination "
+                                               "must be a directory and end with a /")
+    st, msgs = build(daemon, {"Dockerfile": "FROM busybox\nCOPY --chmod=755 a /a\n", "a": ""})
+    assert msgs[-1]["error"].startswith("the --chmod option requires BuildKit.")

@@ -88,12 +88,26 @@ def _options(request: web.Request) -> BuildOptions:
     )
 
 
+def _prepare_tmp(parent: str, started_at: float) -> None:
+    """The directory for contexts; contexts a previous daemon left (it died mid-build) go."""
+    import shutil
+
+    os.makedirs(parent, 0o700, exist_ok=True)
+    for name in os.listdir(parent):
+        path = os.path.join(parent, name)
+        try:
+            if os.lstat(path).st_ctime < started_at:  # ctime: a tar cannot set it
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
+
+
 async def build(request: web.Request) -> web.StreamResponse:
     d = backend(request, "daemon")
     opts = _options(request)
     loop = asyncio.get_running_loop()
     tmp_parent = os.path.join(d.data_root, "builder", "tmp")
-    await asyncio.to_thread(os.makedirs, tmp_parent, 0o700, True)
+    await asyncio.to_thread(_prepare_tmp, tmp_parent, d.started_at)
     reader = _BodyReader(request, loop)
     ctx = await asyncio.to_thread(Context.extract, reader, tmp_parent)
     q: asyncio.Queue[dict] = asyncio.Queue()
