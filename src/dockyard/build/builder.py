@@ -238,6 +238,7 @@ class Builder:
         stage.args = {}
         if name.lower() == "scratch":
             stage.image, stage.config = None, empty_container_config()
+            self.out(" ---> \n")  # dockerd prints the (empty) image id of scratch too
             return
         by_name = next((s for s in self.stages[: stage.index] if s.name and s.name == name.lower()), None)
         if by_name is not None:
