@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import tarfile
 
 from buildutil import build, containers, image_id, stream_text
@@ -205,3 +206,49 @@ def test_copy_semantics_shell_and_onbuild(daemon: TestDaemon) -> None:
                                                "must be a directory and end with a /")
     st, msgs = build(daemon, {"Dockerfile": "FROM busybox\nCOPY --chmod=755 a /a\n", "a": ""})
     assert msgs[-1]["error"].startswith("the --chmod option requires BuildKit.")
+
+
+def test_from_pulls_missing_image(daemon: TestDaemon, tmp_path) -> None:  # noqa: ANN001
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+    from image.registry_server import RegistryServer
+
+    with RegistryServer(str(tmp_path / "reg")) as reg:
+        ref = f"{reg.addr}/bt/base"
+        st, r = daemon.api("POST", f"/images/busybox/tag?repo={ref}&tag=1")
+        assert st == 201, r
+        st, r = daemon.api("POST", f"/images/{ref}/push?tag=1", headers={"X-Registry-Auth": "e30="})
+        assert st == 200 and "error" not in str(r), r
+        st, r = daemon.api("DELETE", f"/images/{ref}:1")
+        assert st == 200, r
+        st, msgs = build(daemon, {"Dockerfile": f"FROM {ref}:1\nRUN echo pulled-base\n"})
+        assert st == 200, msgs
+        assert "pulled-base\n" in stream_text(msgs) and "error" not in msgs[-1]
+        assert any("Pulling from bt/base" in (m.get("status") or "") for m in msgs), msgs
+
+
+def test_hostile_and_compressed_contexts(daemon: TestDaemon, tmp_path) -> None:  # noqa: ANN001
+    # an entry escaping the context is refused before anything is written
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name in ("Dockerfile", "../../../../../../tmp/dyt-build-escape"):
+            data = b"FROM busybox\n"
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    st, r = daemon.api("POST", "/build", buf.getvalue())
+    assert st == 400, r
+    assert not os.path.exists("/tmp/dyt-build-escape")
+    # a symlink in the context resolves inside the context, never to the host
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        df = b"FROM busybox\nCOPY hostetc/hostname /h\n"
+        ti = tarfile.TarInfo("Dockerfile")
+        ti.size = len(df)
+        tf.addfile(ti, io.BytesIO(df))
+        ti = tarfile.TarInfo("hostetc")
+        ti.type, ti.linkname = tarfile.SYMTYPE, "/etc"
+        tf.addfile(ti)
+    st, msgs = daemon.api("POST", "/build", gzip.compress(buf.getvalue()))
+    assert st == 200 and "file does not exist" in msgs[-1]["error"], msgs
