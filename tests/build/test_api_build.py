@@ -50,7 +50,9 @@ def test_build_run_copy_env_workdir_cmd(daemon: TestDaemon) -> None:
     by = [h["CreatedBy"] for h in hist]
     assert by[0] == '/bin/sh -c #(nop)  CMD ["cat" "hello.txt" "run.txt" "sub/inner.txt"]'
     assert by[1].startswith('/bin/sh -c echo "$GREETING from run"')
-    assert by[3].startswith("/bin/sh -c #(nop) COPY file:") and by[3].endswith(" in /app/ ")
+    assert by[3].startswith("/bin/sh -c #(nop) COPY file:") and by[3].endswith(" in ./ ")
+    assert by[2].startswith("/bin/sh -c #(nop) COPY dir:") and by[2].endswith(" in /app/sub/ ")
+    assert by[4] == "/bin/sh -c #(nop) WORKDIR /app"
     assert by[5] == "/bin/sh -c #(nop)  ENV GREETING=hello DIR=/app"
     assert hist[0]["Size"] == 0
 
@@ -147,14 +149,16 @@ def test_build_args_and_metadata(daemon: TestDaemon) -> None:
         "ENTRYPOINT [\"echo\"]\n"
         "RUN echo \"who=$WHO\"\n"
     )
-    st, msgs = build(daemon, {"Dockerfile": df}, buildargs={"WHO": "me", "EXTRA": "x"}, labels={"built": "yes"})
+    st, msgs = build(daemon, {"Dockerfile": df}, buildargs={"WHO": "me", "EXTRA": "x"},
+                     labels={"built": "yes", "a": "b c"})  # fmt: skip
     assert st == 200, msgs
     text = stream_text(msgs)
+    assert "Step 12/13 : LABEL a=b c\n" in text and "Step 13/13 : LABEL built=yes\n" in text
     assert "who=me\n" in text
     assert "[Warning] One or more build-args [EXTRA] were not consumed\n" in text
     info = _inspect(daemon, image_id(msgs))
     cfg = info["Config"]
-    assert cfg["Labels"] == {"who": "me", "other": "dflt", "built": "yes"}
+    assert cfg["Labels"] == {"who": "me", "other": "dflt", "built": "yes", "a": "b c"}
     assert cfg["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}}
     assert cfg["Volumes"] == {"/data": {}} and cfg["User"] == "65534" and cfg["StopSignal"] == "SIGINT"
     assert cfg["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000, "Retries": 2}

@@ -119,9 +119,13 @@ class Builder:
         df = parser.parse(text)
         self.escape = df.escape
         insts = list(df.instructions)
-        if self.opts.labels:
-            line = "LABEL " + " ".join(f"{_goq(k)}='{v}'" for k, v in sorted(self.opts.labels.items()))
-            insts.append(parser._instruction(insts[-1].line if insts else 1, line))
+        # --label: one LABEL step per label at the end, as dockerd adds them
+        label_steps = []
+        for k, v in sorted(self.opts.labels.items()):
+            inst = parser._instruction(insts[-1].line if insts else 1, f"LABEL {_goq(k)}={_goq(v)}")
+            inst.original = f"LABEL {k}={v}"
+            label_steps.append(inst)
+        insts += label_steps
         i = 0
         while i < len(insts) and insts[i].name == "arg":
             self._meta_arg(insts[i])
@@ -144,12 +148,9 @@ class Builder:
             if idx is None:
                 raise InvalidParameter(f"failed to reach build target {self.opts.target} in Dockerfile")
             stages = stages[: idx + 1]
-            if self.opts.labels:  # the label step belongs to the stage built last
-                last = self.stages[-1].instructions.pop()
-                if stages[-1] is not self.stages[-1]:
-                    stages[-1].instructions.append(last)
-                else:
-                    self.stages[-1].instructions.append(last)
+            if label_steps and stages[-1] is not self.stages[-1]:  # they belong to the stage built last
+                del self.stages[-1].instructions[-len(label_steps):]
+                stages[-1].instructions += label_steps
         self.total = sum(len(s.instructions) for s in stages)
         try:
             for stage in stages:
@@ -522,6 +523,7 @@ class Builder:
         raw = inst.json if inst.json is not None else parser.parse_words(inst.rest)
         words = [shlex.process_word(w, env, self.escape) for w in raw]
         srcs, dest = words[:-1], words[-1]
+        shown = dest  # history shows the destination as written (after substitution)
         if len(srcs) > 1 and not dest.endswith("/"):
             raise InvalidParameter(f"When using {what} with more than one source file, the destination must be a "
                                    "directory and end with a /")  # fmt: skip
@@ -550,7 +552,7 @@ class Builder:
             cfg = copy.deepcopy(stage.config)
             cfg["Image"] = stage.image or ""
             run_cfg = copy.deepcopy(cfg)
-            run_cfg["Cmd"] = stage.shell + [f"#(nop) {what} {digest} in {dest} "]
+            run_cfg["Cmd"] = stage.shell + [f"#(nop) {what} {digest} in {shown} "]
             if chown:
                 run_cfg["Cmd"][-1] += f"--chown={chown} "
             if await self._probe(stage, run_cfg):
