@@ -209,7 +209,12 @@ def test_copy_semantics_shell_and_onbuild(daemon: TestDaemon) -> None:
     assert st == 200 and msgs[-1]["error"] == ("When using COPY with more than one source file, the destination "
                                                "must be a directory and end with a /")
     st, msgs = build(daemon, {"Dockerfile": "FROM busybox\nCOPY --chmod=755 a /a\n", "a": ""})
-    assert msgs[-1]["error"].startswith("the --chmod option requires BuildKit.")
+    assert msgs[-1]["error"] == ("the --chmod option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ "
+                                 "to learn how to build images with BuildKit enabled")
+    st, msgs = build(daemon, {"Dockerfile": "FROM busybox\nCOPY ../a /x\n"})
+    assert msgs[-1]["error"] == "COPY failed: forbidden path outside the build context: ../a ()"
+    st, msgs = build(daemon, {"Dockerfile": "FROM busybox\nCOPY *.nomatch /x/\n"})
+    assert msgs[-1]["error"] == "COPY failed: no source files were specified"
 
 
 def test_from_pulls_missing_image(daemon: TestDaemon, tmp_path) -> None:  # noqa: ANN001

@@ -47,7 +47,7 @@ log = logging.getLogger("dockyard.build")
 PREDEFINED_ARGS = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
                    "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"}  # fmt: skip
 DEFAULT_SHELL = ["/bin/sh", "-c"]
-BUILDKIT_ONLY = "the --{} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to enable BuildKit."  # noqa: E501
+BUILDKIT_ONLY = "the --{} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"  # noqa: E501
 
 
 class StepFailed(DockyardError):

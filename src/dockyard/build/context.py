@@ -136,7 +136,7 @@ def resolve_sources(root: str, pattern: str, where: str) -> list[str]:
     """Host paths of one COPY/ADD source inside `root` (the context or another stage's rootfs)."""
     clean = posixpath.normpath("/" + pattern).lstrip("/")
     if posixpath.normpath(pattern).startswith("../") or posixpath.normpath(pattern) == "..":
-        raise InvalidParameter(f"forbidden path outside the build context: {pattern} ()")
+        raise InvalidParameter(f"{where.split()[0]} failed: forbidden path outside the build context: {pattern} ()")
     if not _has_wildcards(clean):
         path = scoped(root, clean)
         if not os.path.lexists(path):
