@@ -147,14 +147,14 @@ def test_build_args_and_metadata(daemon: TestDaemon) -> None:
         "STOPSIGNAL SIGINT\n"
         "HEALTHCHECK --interval=5s --retries=2 CMD true\n"
         "ENTRYPOINT [\"echo\"]\n"
-        "RUN echo \"who=$WHO\"\n"
+        "RUN echo \"who=$WHO proxy=$HTTP_PROXY\"\n"
     )
-    st, msgs = build(daemon, {"Dockerfile": df}, buildargs={"WHO": "me", "EXTRA": "x"},
+    st, msgs = build(daemon, {"Dockerfile": df}, buildargs={"WHO": "me", "EXTRA": "x", "HTTP_PROXY": "http://127.0.0.1:9"},
                      labels={"built": "yes", "a": "b c"})  # fmt: skip
     assert st == 200, msgs
     text = stream_text(msgs)
     assert "Step 12/13 : LABEL a=b c\n" in text and "Step 13/13 : LABEL built=yes\n" in text
-    assert "who=me\n" in text
+    assert "who=me proxy=http://127.0.0.1:9\n" in text
     assert "[Warning] One or more build-args [EXTRA] were not consumed\n" in text
     info = _inspect(daemon, image_id(msgs))
     cfg = info["Config"]
@@ -165,7 +165,7 @@ def test_build_args_and_metadata(daemon: TestDaemon) -> None:
     assert cfg["Entrypoint"] == ["echo"] and cfg["Cmd"] is None
     st, hist = daemon.api("GET", f"/images/{image_id(msgs)}/history")
     run = next(h["CreatedBy"] for h in hist if "who=$WHO" in h["CreatedBy"])
-    assert run == '|2 UNSET= WHO=me /bin/sh -c echo "who=$WHO"' or run == '|1 WHO=me /bin/sh -c echo "who=$WHO"'
+    assert run == '|1 WHO=me /bin/sh -c echo "who=$WHO proxy=$HTTP_PROXY"'
 
 
 def test_build_prune(daemon: TestDaemon) -> None:
@@ -199,6 +199,7 @@ def test_copy_semantics_shell_and_onbuild(daemon: TestDaemon) -> None:
             "/renamed.txt 0:0\n/made/here\n") in text, text
     st, hist = daemon.api("GET", "/images/bt/copy/history")
     assert hist[0]["CreatedBy"].startswith("/bin/sh -ec ")
+    assert hist[5]["CreatedBy"].startswith("/bin/sh -ec #(nop) COPY --chown=7file:") and hist[5]["CreatedBy"].endswith(" in /owned ")
     assert _inspect(daemon, "bt/copy")["Config"]["OnBuild"] == ["RUN echo triggered > /trigger"]
     st, msgs = build(daemon, {"Dockerfile": "FROM bt/copy\nRUN cat /trigger\n"})
     assert st == 200, msgs

@@ -421,7 +421,9 @@ class Builder:
             raise InvalidParameter("Please provide a source image with `from` prior to run")
         cmd = self._command(stage, inst)
         declared, proxies = self._build_arg_env(stage)
-        saved = ([f"|{len(declared)}", *declared] if declared else []) + cmd
+        # dockerd prefixes `|N K=V ...` (N counting the declared args only) whenever any build arg
+        # reaches the environment, so a proxy arg alone gives `|0 /bin/sh -c ...`
+        saved = ([f"|{len(declared)}", *declared] if declared or proxies else []) + cmd
         cfg = copy.deepcopy(stage.config)
         cfg["Image"] = stage.image
         run_cfg = copy.deepcopy(cfg)
@@ -552,9 +554,9 @@ class Builder:
             cfg = copy.deepcopy(stage.config)
             cfg["Image"] = stage.image or ""
             run_cfg = copy.deepcopy(cfg)
-            run_cfg["Cmd"] = stage.shell + [f"#(nop) {what} {digest} in {shown} "]
-            if chown:
-                run_cfg["Cmd"][-1] += f"--chown={chown} "
+            # dockerd writes no space between the --chown option and the hash; kept as it is
+            chown_text = f"--chown={chown}" if chown else ""
+            run_cfg["Cmd"] = stage.shell + [f"#(nop) {what} {chown_text}{digest} in {shown} "]
             if await self._probe(stage, run_cfg):
                 return
             multi = len(paths) > 1 or dest.endswith("/")

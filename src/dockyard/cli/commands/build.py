@@ -177,7 +177,7 @@ def build(ctx: Ctx, opts: Options, args: list[str]) -> int:
             query["networkmode"] = opts["network"]
         headers = {"Content-Type": "application/x-tar", "X-Registry-Config": _registry_config(ctx)}
         if not opts["quiet"]:
-            sys.stdout.write(f"Sending build context to Docker daemon  {_human(size)}\n")
+            sys.stdout.write(f"Sending build context to Docker daemon {_human(size):>8}\n")
             sys.stdout.flush()
         resp = ctx.client.stream("POST", "/build", query, tmp, headers)
     finally:
