@@ -262,3 +262,35 @@ def test_hostile_and_compressed_contexts(daemon: TestDaemon, tmp_path) -> None: 
         tf.addfile(ti)
     st, msgs = daemon.api("POST", "/build", gzip.compress(buf.getvalue()))
     assert st == 200 and "file does not exist" in msgs[-1]["error"], msgs
+
+
+def test_metadata_history_as_dockerd(daemon: TestDaemon) -> None:
+    """The same Dockerfile built by dockerd 20.10 gave exactly these history lines and output."""
+    df = (
+        "FROM busybox\nMAINTAINER me <me@x>\nSHELL [\"/bin/sh\", \"-ec\"]\nUSER 65534:65534\nSTOPSIGNAL SIGINT\n"
+        "HEALTHCHECK --interval=5s --retries=2 CMD true\nVOLUME /data /more\nVOLUME [\"/j\"]\nEXPOSE 80 53/udp\n"
+        "ONBUILD RUN echo trig\nCMD echo hi\n"
+    )
+    st, msgs = build(daemon, {"Dockerfile": df}, t="bt/meta")
+    assert st == 200, msgs
+    st, hist = daemon.api("GET", "/images/bt/meta/history")
+    assert [h["CreatedBy"] for h in hist[:10]] == [
+        '/bin/sh -ec #(nop)  CMD ["/bin/sh" "-ec" "echo hi"]',
+        "/bin/sh -ec #(nop)  ONBUILD RUN echo trig",
+        "/bin/sh -ec #(nop)  EXPOSE 53/udp 80",
+        "/bin/sh -ec #(nop)  VOLUME [/j]",
+        "/bin/sh -ec #(nop)  VOLUME [/data /more]",
+        "/bin/sh -ec #(nop)  HEALTHCHECK &{[\"CMD-SHELL\" \"true\"] \"5s\" \"0s\" \"0s\" '\\x02'}",
+        "/bin/sh -ec #(nop)  STOPSIGNAL SIGINT",
+        "/bin/sh -ec #(nop)  USER 65534:65534",
+        "/bin/sh -ec #(nop)  SHELL [/bin/sh -ec]",
+        "/bin/sh -c #(nop)  MAINTAINER me <me@x>",
+    ]
+    assert _inspect(daemon, "bt/meta")["Author"] == "me <me@x>"
+    st, msgs = build(daemon, {"Dockerfile": "FROM bt/meta\nRUN true\n"})
+    text = stream_text(msgs)
+    lines = text.splitlines()
+    i = lines.index("Step 1/2 : FROM bt/meta")
+    assert lines[i + 1] == "# Executing 1 build trigger" and lines[i + 2].startswith(" ---> Running in ")
+    assert lines[i + 3:i + 6] == ["trig", f"Removing intermediate container {lines[i + 2][-12:]}", lines[i + 5]]
+    assert lines[i + 5].startswith(" ---> ") and lines[i + 6] == "Step 2/2 : RUN true"

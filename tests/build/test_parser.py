@@ -100,7 +100,7 @@ def test_instruction_helpers() -> None:
     assert instructions.set_env(["A=1", "B=2"], "A", "3") == ["A=3", "B=2"]
     hc = instructions.healthcheck(parser.parse("FROM a\nHEALTHCHECK --timeout=3s CMD [\"true\"]\n").instructions[1])
     assert hc == {"Test": ["CMD", "true"], "Timeout": 3_000_000_000}
-    assert instructions.healthcheck_comment(hc) == 'HEALTHCHECK &{["CMD" "true"] "0s" "3s" "0s" "0s" \'\\x00\'}'
+    assert instructions.healthcheck_comment(hc) == 'HEALTHCHECK &{["CMD" "true"] "0s" "3s" "0s" \'\\x00\'}'
     instructions.check_platform("linux/amd64")
     with pytest.raises(InvalidParameter):
         instructions.check_platform("linux/arm64")

@@ -108,6 +108,7 @@ class Builder:
         self.step = 0
         self.total = 0
         self.containers: list[str] = []
+        self.in_trigger = False
 
     # --- output -------------------------------------------------------------------------------------
     def out(self, text: str) -> None:
@@ -248,19 +249,23 @@ class Builder:
         else:
             img = await self._image(name)
             image_id = img.id
-        self.out(f" ---> {_short(image_id) if image_id else ''}\n")
         stage.image = image_id
         stage.config = copy.deepcopy(img.container_config) if img is not None else empty_container_config()
         triggers = list(stage.config.get("OnBuild") or [])
         stage.config["OnBuild"] = None
         if triggers:
+            # the triggers run inside the FROM step: one ` ---> <id>` line after all of them
             self.out(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
-            for t in triggers:
-                trig = parser.parse(t).instructions
-                for sub in trig:
-                    if sub.name in ("onbuild", "from", "maintainer"):
-                        raise InvalidParameter(f"{sub.name.upper()} isn't allowed as an ONBUILD trigger")
-                    await self.dispatch(stage, sub)
+            self.in_trigger = True
+            try:
+                for t in triggers:
+                    for sub in parser.parse(t).instructions:
+                        if sub.name in ("onbuild", "from", "maintainer"):
+                            raise InvalidParameter(f"{sub.name.upper()} isn't allowed as an ONBUILD trigger")
+                        await self.dispatch(stage, sub)
+            finally:
+                self.in_trigger = False
+        self.out(f" ---> {_short(stage.image) if stage.image else ''}\n")
 
     async def _image(self, name: str) -> Any:
         svc = self.d.images
@@ -296,14 +301,16 @@ class Builder:
         if hit is None or not await asyncio.to_thread(self.d.images.exists, hit):
             return False
         self.out(" ---> Using cache\n")
-        self.out(f" ---> {_short(hit)}\n")
+        if not self.in_trigger:
+            self.out(f" ---> {_short(hit)}\n")
         stage.image = hit
         return True
 
     async def _committed(self, stage: Stage, run_cfg: dict, image_id: str) -> None:
         await asyncio.to_thread(self.cache.store, self.cache.key(stage.image, run_cfg), image_id)
         stage.image = image_id
-        self.out(f" ---> {_short(image_id)}\n")
+        if not self.in_trigger:
+            self.out(f" ---> {_short(image_id)}\n")
 
     async def do_env(self, stage: Stage, inst: parser.Instruction) -> None:
         env = self._env(stage)
@@ -336,7 +343,7 @@ class Builder:
         exposed = dict(stage.config.get("ExposedPorts") or {})
         exposed.update(ins.expose_ports(ports))
         stage.config["ExposedPorts"] = exposed
-        await self._nop(stage, "EXPOSE " + " ".join(ports))
+        await self._nop(stage, "EXPOSE " + " ".join(sorted(ports)))
 
     async def do_volume(self, stage: Stage, inst: parser.Instruction) -> None:
         env = self._env(stage)
@@ -383,7 +390,7 @@ class Builder:
         if not inst.json:
             raise inst.error("SHELL requires the arguments to be in JSON form")
         stage.config["Shell"] = list(inst.json)
-        await self._nop(stage, "SHELL " + ins.go_quote_list(inst.json))
+        await self._nop(stage, "SHELL [" + " ".join(inst.json) + "]")  # Go's %v of a []string
 
     async def do_healthcheck(self, stage: Stage, inst: parser.Instruction) -> None:
         hc = ins.healthcheck(inst)

@@ -86,8 +86,9 @@ def healthcheck_comment(hc: dict) -> str:
     from dockyard.daemon.health import go_duration
 
     if hc.get("Test") == ["NONE"]:
-        return 'HEALTHCHECK &{["NONE"] "0s" "0s" "0s" "0s" \'\\x00\'}'
-    durs = " ".join(f'"{go_duration(int(hc.get(k) or 0))}"' for k in ("Interval", "Timeout", "StartPeriod", "StartInterval"))
+        return 'HEALTHCHECK &{["NONE"] "0s" "0s" "0s" \'\\x00\'}'
+    # Go's %q of API 1.43's HealthConfig: Test, Interval, Timeout, StartPeriod, Retries
+    durs = " ".join(f'"{go_duration(int(hc.get(k) or 0))}"' for k in ("Interval", "Timeout", "StartPeriod"))
     return f"HEALTHCHECK &{{{go_quote_list(hc['Test'])} {durs} '\\x{int(hc.get('Retries') or 0):02x}'}}"
 
 
