@@ -76,21 +76,24 @@ def test_multistage_copy_from_and_target(daemon: TestDaemon) -> None:
     df = (
         "FROM busybox AS builder\n"
         "RUN mkdir /out && echo built > /out/artifact\n"
-        "FROM busybox AS unused\n"
-        "RUN echo never\n"
+        "FROM builder AS unused\n"
+        "RUN echo never > /out/never\n"
         "FROM scratch\n"
         "COPY --from=builder /out/artifact /artifact\n"
         "COPY --from=busybox /bin/busybox /bin/busybox\n"
+        "COPY --from=1 /out/never /never\n"
         "CMD [\"/bin/busybox\", \"cat\", \"/artifact\"]\n"
     )
     st, msgs = build(daemon, {"Dockerfile": df}, t="bt/multi")
     assert st == 200, msgs
     _cid, code, out = daemon.run([], image="bt/multi")
     assert code == 0 and out == b"built\n"
-    assert len(_inspect(daemon, "bt/multi")["RootFS"]["Layers"]) == 2
+    assert len(_inspect(daemon, "bt/multi")["RootFS"]["Layers"]) == 3
+    _cid, code, out = daemon.run(["/bin/busybox", "cat", "/never"], image="bt/multi")
+    assert out == b"never\n"
     st, msgs = build(daemon, {"Dockerfile": df}, target="builder", t="bt/stage1")
     assert st == 200, msgs
-    assert "Step 2/2 : RUN" in stream_text(msgs)
+    assert "Step 2/2 : RUN" in stream_text(msgs) and "Step 3/" not in stream_text(msgs)
     st, r = build(daemon, {"Dockerfile": df}, target="nosuch")
     assert st == 400 and r["message"] == "failed to reach build target nosuch in Dockerfile"
 

@@ -85,6 +85,8 @@ def _pack(context: str, dockerfile: str | None, dockerfile_data: bytes | None, o
                         dirs.remove(entry)
                     continue
                 ti = tf.gettarinfo(full, rel)
+                if ti is None:
+                    continue  # sockets and doors are not sent, as the Docker CLI skips them
                 ti.uid = ti.gid = 0
                 ti.uname = ti.gname = ""
                 ti.mtime = int(ti.mtime)
