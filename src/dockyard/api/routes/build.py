@@ -67,6 +67,8 @@ def _options(request: web.Request) -> BuildOptions:
             raise InvalidParameter(f"invalid reference format: {t}")
     build_args = {str(k): (None if v is None else str(v)) for k, v in _json_query(request, "buildargs").items()}
     labels = {str(k): str(v) for k, v in _json_query(request, "labels").items()}
+    if q.get("version") == "2":
+        raise InvalidParameter("BuildKit is not supported by this daemon: use the classic builder (DOCKER_BUILDKIT=0)")
     if q.get("remote"):
         raise InvalidParameter("remote build contexts are not supported by Dockyard")
     platform = q.get("platform", "")
