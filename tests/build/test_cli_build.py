@@ -63,6 +63,10 @@ def test_dockyard_build(daemon: TestDaemon, tmp_path: pytest.TempPathFactory) ->
     # a Dockerfile on stdin, an empty context
     r = cli("build", "-t", "cb/stdin", "-", input="FROM busybox\nLABEL from=stdin\n")
     assert r.returncode == 0, r.stderr
+    # intermediate images are hidden from `images` (they are parents), shown with -a
+    listed = cli.ok("images", "--format", "{{.Repository}}").split()
+    assert "<none>" not in listed and "cb/one" in listed
+    assert "<none>" in cli.ok("images", "-a", "--format", "{{.Repository}}").split()
     cli.ok("build", "-q", "-", input="FROM busybox\nLABEL a=1\nLABEL b=2\n")  # untagged: only cache
     out = cli.ok("builder", "prune", "-f")
     assert out.startswith("Deleted build cache objects:\n") and len(out.splitlines()) == 4 and out.splitlines()[-1].startswith("Total reclaimed space: ")
