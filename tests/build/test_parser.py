@@ -104,3 +104,17 @@ def test_instruction_helpers() -> None:
     instructions.check_platform("linux/amd64")
     with pytest.raises(InvalidParameter):
         instructions.check_platform("linux/arm64")
+
+
+def test_chown_lookup(tmp_path) -> None:  # noqa: ANN001
+    from dockyard.build.builder import _owner
+
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "passwd").write_text("root:x:0:0::/:/bin/sh\nbob:x:5:6::/:/bin/sh\n")
+    (tmp_path / "etc" / "group").write_text("root:x:0:\nstaff:x:50:\n")
+    root = str(tmp_path)
+    assert _owner(root, "bob") == (5, 5) and _owner(root, "bob:staff") == (5, 50) and _owner(root, "7") == (7, 7)
+    with pytest.raises(InvalidParameter) as e:
+        _owner(root, "nosuch")
+    assert e.value.message == ("unable to convert uid/gid chown string to host mapping: can't find uid for user "
+                               "nosuch: no such user: nosuch")

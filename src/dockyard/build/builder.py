@@ -629,21 +629,26 @@ class Builder:
 
 def _owner(rootfs: str, spec: str) -> tuple[int, int]:
     """--chown=user[:group]: numbers as given, names from the image's /etc/passwd and /etc/group;
-    a user without a group gets the same number as gid, as Docker does."""
+    a user without a group gets the same number as gid, as Docker does (and its messages)."""
     user, _, group = spec.partition(":")
-    try:
-        if user.isdigit() and (not group or group.isdigit()):
-            uid = int(user)
-            return uid, int(group) if group else uid
-        passwd = userdb.read_in_root(rootfs, "etc/passwd") if not user.isdigit() else ""
-        groups = userdb.read_in_root(rootfs, "etc/group") if group and not group.isdigit() else ""
-        uid, _gid, _ = userdb.resolve_user(user, passwd, "")
-        if not group:
-            return uid, uid
-        gid = int(group) if group.isdigit() else userdb.resolve_user(f"0:{group}", "root:x:0:0::/:/bin/sh\n", groups)[1]
-        return uid, gid
-    except DockyardError as e:
-        raise InvalidParameter(f"unable to convert uid/gid chown string to host mapping: {e.message}") from None
+
+    def lookup(name: str, rel: str, what: str) -> int:
+        try:
+            text = userdb.read_in_root(rootfs, rel)
+        except (OSError, DockyardError):
+            text = ""
+        for line in text.splitlines():
+            f = line.split(":")
+            if len(f) >= 3 and f[0] == name and f[2].isdigit():
+                return int(f[2])
+        kind = "uid for user" if what == "user" else "gid for group"
+        raise InvalidParameter(f"unable to convert uid/gid chown string to host mapping: can't find {kind} {name}: "
+                               f"no such {what}: {name}")  # fmt: skip
+
+    uid = int(user) if user.isdigit() else lookup(user, "etc/passwd", "user")
+    if not group:
+        return uid, uid
+    return uid, int(group) if group.isdigit() else lookup(group, "etc/group", "group")
 
 
 def _goq(s: str) -> str:
