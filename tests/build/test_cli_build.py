@@ -58,6 +58,12 @@ def test_dockyard_build(daemon: TestDaemon, tmp_path: pytest.TempPathFactory) ->
     assert r.returncode == 3
     assert r.stderr.strip() == "The command '/bin/sh -c exit 3' returned a non-zero code: 3"
     assert "cb/" not in cli.ok("ps", "-a", "--format", "{{.Image}}")
+    iid = str(tmp_path / "iid")
+    cli.ok("build", "-q", "--iidfile", iid, "--build-arg", "V=7", "--label", "k=v", ctx)
+    with open(iid) as f:
+        assert f.read() == q1
+    r = cli("build", "-f", "nosuch.df", ctx)
+    assert r.returncode == 1 and r.stderr.startswith("unable to prepare context: unable to evaluate symlinks")
     r = cli("build", str(tmp_path / "nosuch"))
     assert r.returncode == 1 and 'unable to prepare context: path "' in r.stderr
     # a Dockerfile on stdin, an empty context

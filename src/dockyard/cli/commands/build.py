@@ -11,6 +11,7 @@ a failed build exits with the error's code (a failing RUN's exit code, else 1).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -123,6 +124,14 @@ def _kv_map(values: list[str], from_env: bool) -> dict[str, str | None]:
     return out
 
 
+def _write_iidfile(path: str, image_id: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(image_id)
+    except OSError as e:
+        raise CLIError(f"Failed to write image ID to file: {e}") from None
+
+
 def build(ctx: Ctx, opts: Options, args: list[str]) -> int:
     import json
     import tempfile
@@ -154,8 +163,10 @@ def build(ctx: Ctx, opts: Options, args: list[str]) -> int:
             if dockerfile == "-":
                 dockerfile_data = sys.stdin.buffer.read()
                 dockerfile = None
-            elif dockerfile and not os.path.isabs(dockerfile) and not os.path.exists(dockerfile):
-                dockerfile = os.path.join(source, dockerfile)
+            elif dockerfile and not os.path.lexists(dockerfile):
+                # -f is relative to the current directory, not to the context (as the Docker CLI)
+                raise CLIError("unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat "
+                               f"{os.path.abspath(dockerfile)}: no such file or directory")
             name = _pack(source, dockerfile, dockerfile_data, tmp)
             if name != "Dockerfile":
                 query["dockerfile"] = name
@@ -187,8 +198,13 @@ def build(ctx: Ctx, opts: Options, args: list[str]) -> int:
     import io
 
     buf: Any = io.StringIO() if opts["quiet"] else sys.stdout
+    image_id: list[str] = []
+    if opts["iidfile"]:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(opts["iidfile"])  # a failed build leaves no stale id behind
     try:
-        display_stream(resp.iter_lines(), buf, False)
+        display_stream(resp.iter_lines(), buf, False,
+                       aux=lambda a: image_id.append(a["ID"]) if isinstance(a, dict) and a.get("ID") else None)
     except StreamError as e:
         if opts["quiet"]:
             sys.stderr.write(buf.getvalue())
@@ -197,6 +213,8 @@ def build(ctx: Ctx, opts: Options, args: list[str]) -> int:
         resp.conn.close()
     if opts["quiet"]:
         sys.stdout.write(buf.getvalue())
+    if opts["iidfile"] and image_id:
+        _write_iidfile(opts["iidfile"], image_id[-1])
     return 0
 
 
@@ -246,6 +264,7 @@ BUILD = Command("[OPTIONS] PATH | URL | -", build, min_args=1, max_args=1, flags
     Flag("build-arg", kind="list", help="Set build-time variables"),
     Flag("file", "f", help="Name of the Dockerfile (Default is 'PATH/Dockerfile')"),
     Flag("force-rm", kind="bool", help="Always remove intermediate containers"),
+    Flag("iidfile", help="Write the image ID to the file"),
     Flag("label", kind="list", help="Set metadata for an image"),
     Flag("network", default="default", help="Set the networking mode for the RUN instructions during build"),
     Flag("no-cache", kind="bool", help="Do not use cache when building the image"),
