@@ -107,3 +107,13 @@ def test_docker_py_build(daemon: TestDaemon, tmp_path: pytest.TempPathFactory) -
         assert client.containers.run("py/built", ["cat", "/py"], remove=True) == b"py\n"
     finally:
         client.close()
+
+
+def test_dockyard_build_run_options(daemon: TestDaemon, tmp_path: pytest.TempPathFactory) -> None:
+    cli = CLI(daemon.host, str(tmp_path / "cfg"))
+    ctx = str(tmp_path / "optctx")
+    _write(ctx, {"Dockerfile": "FROM busybox\nRUN grep dyt-extra /etc/hosts; ulimit -n; cat /proc/self/cgroup >/dev/null\n"})
+    r = cli("build", "--no-cache", "--add-host", "dyt-extra:10.9.8.7", "--ulimit", "nofile=1234:1234",
+            "--memory", "64m", "--network", "none", ctx)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "10.9.8.7\tdyt-extra\n1234\n" in r.stdout

@@ -75,6 +75,7 @@ class BuildOptions:
     platform: str = ""
     network_mode: str = "default"
     auth_configs: dict[str, dict] = field(default_factory=dict)
+    host_config: dict = field(default_factory=dict)  # resources, ulimits, extra hosts of RUN containers
 
 
 @dataclass
@@ -442,7 +443,7 @@ class Builder:
                      "Env": list(stage.config.get("Env") or []) + declared + proxies,
                      "AttachStdout": True, "AttachStderr": True, "Tty": False, "OpenStdin": False,
                      "Healthcheck": {"Test": ["NONE"]},
-                     "HostConfig": {"NetworkMode": self.opts.network_mode}})  # fmt: skip
+                     "HostConfig": {**self.opts.host_config, "NetworkMode": self.opts.network_mode}})  # fmt: skip
         body.pop("Shell", None)
         body.pop("OnBuild", None)
         cid, _ = await create.create(self.d, None, body)

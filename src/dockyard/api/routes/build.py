@@ -58,6 +58,37 @@ def _auth_configs(request: web.Request) -> dict[str, dict]:
     return out
 
 
+def _host_config(request: web.Request) -> dict:
+    """What the classic builder gives RUN containers: resources, ulimits, extra hosts."""
+    q = request.query
+    hc: dict = {}
+    for name, key in (("cpushares", "CpuShares"), ("cpuquota", "CpuQuota"), ("cpuperiod", "CpuPeriod"),
+                      ("memory", "Memory"), ("memswap", "MemorySwap"), ("shmsize", "ShmSize")):  # fmt: skip
+        raw = q.get(name, "")
+        if raw not in ("", "0"):
+            try:
+                hc[key] = int(raw)
+            except ValueError:
+                raise InvalidParameter(f"invalid {name}: {raw}") from None
+    for name, key in (("cpusetcpus", "CpusetCpus"), ("cpusetmems", "CpusetMems"), ("cgroupparent", "CgroupParent")):
+        if q.get(name):
+            hc[key] = q[name]
+    raw = q.get("ulimits", "")
+    if raw and raw != "null":
+        try:
+            ulimits = json.loads(raw)
+        except ValueError as e:
+            raise InvalidParameter(f"invalid ulimits JSON: {e}") from None
+        if ulimits:
+            hc["Ulimits"] = ulimits
+    hosts = q.getall("extrahosts", [])
+    if len(hosts) == 1 and "," in hosts[0]:
+        hosts = hosts[0].split(",")
+    if [h for h in hosts if h]:
+        hc["ExtraHosts"] = [h for h in hosts if h]
+    return hc
+
+
 def _options(request: web.Request) -> BuildOptions:
     q = request.query
     tags = q.getall("t", [])
@@ -74,6 +105,7 @@ def _options(request: web.Request) -> BuildOptions:
     platform = q.get("platform", "")
     check_platform(platform)
     return BuildOptions(
+        host_config=_host_config(request),
         tags=tags,
         dockerfile=q.get("dockerfile") or "Dockerfile",
         build_args=build_args,

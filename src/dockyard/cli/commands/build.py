@@ -188,6 +188,17 @@ def build(ctx: Ctx, opts: Options, args: list[str]) -> int:
             query["platform"] = opts["platform"]
         if opts["network"]:
             query["networkmode"] = opts["network"]
+        if opts["add-host"]:
+            query["extrahosts"] = list(opts["add-host"])
+        for flag, q in (("memory", "memory"), ("memory-swap", "memswap"), ("shm-size", "shmsize"),
+                        ("cpu-shares", "cpushares"), ("cpu-quota", "cpuquota"), ("cpu-period", "cpuperiod")):  # fmt: skip
+            if opts[flag]:
+                query[q] = str(opts[flag])
+        for flag, q in (("cpuset-cpus", "cpusetcpus"), ("cpuset-mems", "cpusetmems"), ("cgroup-parent", "cgroupparent")):
+            if opts[flag]:
+                query[q] = opts[flag]
+        if opts["ulimit"]:
+            query["ulimits"] = json.dumps([_ulimit(u) for u in opts["ulimit"]])
         headers = {"Content-Type": "application/x-tar", "X-Registry-Config": _registry_config(ctx)}
         if not opts["quiet"]:
             sys.stdout.write(f"Sending build context to Docker daemon {_human(size):>8}\n")
@@ -216,6 +227,15 @@ def build(ctx: Ctx, opts: Options, args: list[str]) -> int:
     if opts["iidfile"] and image_id:
         _write_iidfile(opts["iidfile"], image_id[-1])
     return 0
+
+
+def _ulimit(spec: str) -> dict[str, Any]:
+    name, _, limits = spec.partition("=")
+    soft, _, hard = limits.partition(":")
+    try:
+        return {"Name": name, "Soft": int(soft), "Hard": int(hard or soft)}
+    except ValueError:
+        raise CLIError(f'invalid argument "{spec}" for "--ulimit" flag: invalid ulimit argument: {spec}') from None
 
 
 def _is_tar(data: bytes) -> bool:
@@ -261,19 +281,31 @@ def builder_prune(ctx: Ctx, opts: Options, args: list[str]) -> int:
 
 
 BUILD = Command("[OPTIONS] PATH | URL | -", build, min_args=1, max_args=1, flags=[
+    Flag("add-host", kind="list", help="Add a custom host-to-IP mapping (\"host:ip\")"),
     Flag("build-arg", kind="list", help="Set build-time variables"),
+    Flag("cgroup-parent", help="Set the parent cgroup for the \"RUN\" instructions during build"),
+    Flag("cpu-period", kind="int", default=0, help="Limit the CPU CFS (Completely Fair Scheduler) period"),
+    Flag("cpu-quota", kind="int", default=0, help="Limit the CPU CFS (Completely Fair Scheduler) quota"),
+    Flag("cpu-shares", "c", kind="int", default=0, help="CPU shares (relative weight)"),
+    Flag("cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)"),
+    Flag("cpuset-mems", help="MEMs in which to allow execution (0-3, 0,1)"),
     Flag("file", "f", help="Name of the Dockerfile (Default is 'PATH/Dockerfile')"),
     Flag("force-rm", kind="bool", help="Always remove intermediate containers"),
     Flag("iidfile", help="Write the image ID to the file"),
     Flag("label", kind="list", help="Set metadata for an image"),
+    Flag("memory", "m", kind="bytes", default=0, help="Memory limit"),
+    Flag("memory-swap", kind="swapbytes", default=0,
+         help="Swap limit equal to memory plus swap: -1 to enable unlimited swap"),
     Flag("network", default="default", help="Set the networking mode for the RUN instructions during build"),
     Flag("no-cache", kind="bool", help="Do not use cache when building the image"),
     Flag("platform", help="Set platform if server is multi-platform capable"),
     Flag("pull", kind="bool", help="Always attempt to pull a newer version of the image"),
     Flag("quiet", "q", kind="bool", help="Suppress the build output and print image ID on success"),
     Flag("rm", kind="bool", default=True, help="Remove intermediate containers after a successful build"),
+    Flag("shm-size", kind="bytes", default=0, help="Size of /dev/shm"),
     Flag("tag", "t", kind="list", help="Name and optionally a tag in the 'name:tag' format"),
     Flag("target", help="Set the target build stage to build."),
+    Flag("ulimit", kind="list", help="Ulimit options"),
 ])
 BUILDER_PRUNE = Command("[OPTIONS]", builder_prune, max_args=0, flags=[
     Flag("all", "a", kind="bool", help="Remove all unused build cache, not just dangling ones"),
