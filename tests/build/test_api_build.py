@@ -297,3 +297,30 @@ def test_metadata_history_as_dockerd(daemon: TestDaemon) -> None:
     assert lines[i + 1] == "# Executing 1 build trigger" and lines[i + 2].startswith(" ---> Running in ")
     assert lines[i + 3:i + 6] == ["trig", f"Removing intermediate container {lines[i + 2][-12:]}", lines[i + 5]]
     assert lines[i + 5].startswith(" ---> ") and lines[i + 6] == "Step 2/2 : RUN true"
+
+
+def test_add_url(daemon: TestDaemon, tmp_path) -> None:  # noqa: ANN001
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "pkg.tar.gz").write_bytes(gzip.compress(b"not extracted"))
+    (tmp_path / "notes.txt").write_text("downloaded\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        base = f"http://127.0.0.1:{srv.server_address[1]}"
+        df = (f"FROM busybox\nADD {base}/notes.txt /dl/\nADD {base}/pkg.tar.gz /pkg.tar.gz\n"
+              "RUN cat /dl/notes.txt; stat -c '%a %u' /dl/notes.txt; ls /pkg.tar.gz\n")
+        st, msgs = build(daemon, {"Dockerfile": df})
+        assert st == 200, msgs
+        assert "downloaded\n600 0\n/pkg.tar.gz\n" in stream_text(msgs), msgs
+        st, msgs = build(daemon, {"Dockerfile": df})
+        assert stream_text(msgs).count("Using cache") == 3  # same bytes downloaded: cached
+        st, msgs = build(daemon, {"Dockerfile": f"FROM busybox\nADD {base}/nosuch /x\n"})
+        assert msgs[-1]["error"].startswith(f"failed to GET {base}/nosuch with status 404 ")
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import posixpath
+import shutil
 import stat
 import tarfile
 import tempfile
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dockyard.build import instructions as ins
-from dockyard.build import parser, shlex
+from dockyard.build import parser, remote, shlex
 from dockyard.build.cache import CacheIndex
 from dockyard.build.context import Context, content_hash, is_archive, pack_copy, resolve_sources
 from dockyard.daemon import archive, create, lifecycle, logs, remove, signals, userdb
@@ -538,8 +539,10 @@ class Builder:
             raise InvalidParameter(f"When using {what} with more than one source file, the destination must be a "
                                    "directory and end with a /")  # fmt: skip
         for s in srcs:
-            if what == "ADD" and (s.startswith("http://") or s.startswith("https://") or s.startswith("git@")):
-                raise InvalidParameter("ADD from a URL or git repository is not supported by Dockyard's builder")
+            if what == "ADD" and (s.startswith("git@") or s.endswith(".git") and remote.is_url(s)):
+                raise InvalidParameter("ADD from a git repository is not supported by Dockyard's builder")
+            if what == "COPY" and remote.is_url(s):
+                raise InvalidParameter("source can't be a URL for COPY")
         wd = stage.config.get("WorkingDir") or "/"
         if not dest.startswith("/"):
             trailing = dest.endswith("/") or dest in (".", "..") or dest.endswith("/.")
@@ -549,6 +552,7 @@ class Builder:
         chown = self._word(stage, inst.flags["chown"]) if "chown" in inst.flags else ""
         src_ref = inst.flags.get("from")
         src_layer: tuple[str, str] | None = None  # (temporary rw id, mounted rootfs) of --from
+        dl_dir: str | None = None
         try:
             if src_ref is not None:
                 src_root, src_layer = await self._source_root(stage, self._word(stage, src_ref))
@@ -556,7 +560,16 @@ class Builder:
             else:
                 src_root, where = self.ctx.root, f"{what} context"
             paths: list[str] = []
+            downloaded: set[str] = set()  # ADD <url>: copied as files, never extracted
             for s in srcs:
+                if what == "ADD" and remote.is_url(s):
+                    if dl_dir is None:
+                        dl_dir = await asyncio.to_thread(tempfile.mkdtemp, "", "add-", os.path.dirname(self.ctx.root))
+                    sub = await asyncio.to_thread(tempfile.mkdtemp, "", "", dl_dir)
+                    path = await asyncio.to_thread(remote.download, s, sub)
+                    downloaded.add(path)
+                    paths.append(path)
+                    continue
                 paths += await asyncio.to_thread(resolve_sources, src_root, s, where)
             digest = await asyncio.to_thread(content_hash, paths)
             cfg = copy.deepcopy(stage.config)
@@ -580,7 +593,8 @@ class Builder:
                     exists_dir = exists = False
                 into_dir = multi or exists_dir
                 for p in paths:
-                    if what == "ADD" and os.path.isfile(p) and not os.path.islink(p) and is_archive(p):
+                    if (what == "ADD" and p not in downloaded and os.path.isfile(p) and not os.path.islink(p)
+                            and is_archive(p)):  # fmt: skip
                         with tempfile.TemporaryFile() as t:
                             pack_copy([], dest, True, owner, t, make_dest_dir=not exists)
                             t.seek(0)
@@ -600,6 +614,8 @@ class Builder:
 
             await self._with_layer(stage, work, run_cfg, cfg)
         finally:
+            if dl_dir is not None:
+                await asyncio.to_thread(shutil.rmtree, dl_dir, True)
             if src_layer is not None:
                 await asyncio.to_thread(self.d.layers.unmount, src_layer[0])
                 await asyncio.to_thread(self.d.layers.remove_rw, src_layer[0])
