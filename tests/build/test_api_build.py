@@ -132,6 +132,12 @@ def test_failing_run_leaves_nothing(daemon: TestDaemon) -> None:
     assert st == 400 and r["message"] == "dockerfile parse error line 2: unknown instruction: FOO"
     st, r = build(daemon, {"Dockerfile": "FROM busybox AS\n"})
     assert st == 400 and r["message"] == "Dockerfile parse error line 1: FROM requires either one or three arguments"
+    st, r = build(daemon, {"Dockerfile": "# nothing\n"})
+    assert st == 400 and r["message"] == "the Dockerfile (Dockerfile) cannot be empty"
+    st, r = build(daemon, {"Dockerfile": "ENV a=b\n"})
+    assert st == 400 and r["message"] == "no build stage in current context"
+    st, r = build(daemon, {"Dockerfile.other": "FROM busybox\n"})
+    assert st == 400 and r["message"] == "Cannot locate specified Dockerfile: Dockerfile"
     st, msgs = build(daemon, {"Dockerfile": "FROM busybox\nCOPY nosuch /x\n"})
     assert st == 200 and msgs[-1]["error"] == ("COPY failed: file not found in build context or excluded by "
                                                ".dockerignore: stat nosuch: file does not exist")

@@ -16,6 +16,7 @@ temporary layers always. Blocking work runs in worker threads.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import copy
 import io
 import json
@@ -122,10 +123,12 @@ class Builder:
         df = parser.parse(text)
         self.escape = df.escape
         insts = list(df.instructions)
+        if not insts:
+            raise InvalidParameter(f"the Dockerfile ({self.opts.dockerfile}) cannot be empty")
         # --label: one LABEL step per label at the end, as dockerd adds them
         label_steps = []
         for k, v in sorted(self.opts.labels.items()):
-            inst = parser._instruction(insts[-1].line if insts else 1, f"LABEL {_goq(k)}={_goq(v)}")
+            inst = parser.parse_instruction(insts[-1].line if insts else 1, f"LABEL {_goq(k)}={_goq(v)}")
             inst.original = f"LABEL {k}={v}"
             label_steps.append(inst)
         insts += label_steps
@@ -133,9 +136,7 @@ class Builder:
         while i < len(insts) and insts[i].name == "arg":
             self._meta_arg(insts[i])
             i += 1
-        if i < len(insts) and insts[i].name != "from" or i >= len(insts):
-            if not insts:
-                raise InvalidParameter("the Dockerfile (Dockerfile) cannot be empty")
+        if i >= len(insts) or insts[i].name != "from":
             raise InvalidParameter("no build stage in current context")
         for inst in insts[i:]:
             if inst.name == "from":
@@ -444,7 +445,8 @@ class Builder:
                      "Env": list(stage.config.get("Env") or []) + declared + proxies,
                      "AttachStdout": True, "AttachStderr": True, "Tty": False, "OpenStdin": False,
                      "Healthcheck": {"Test": ["NONE"]},
-                     "HostConfig": {**self.opts.host_config, "NetworkMode": self.opts.network_mode}})  # fmt: skip
+                     "HostConfig": {**self.opts.host_config, "NetworkMode": self.opts.network_mode,
+                                    "LogConfig": {"Type": "json-file", "Config": {}}}})  # fmt: skip
         body.pop("Shell", None)
         body.pop("OnBuild", None)
         cid, _ = await create.create(self.d, None, body)
@@ -452,10 +454,15 @@ class Builder:
         c = self.d.store.get(cid)
         self.out(f" ---> Running in {cid[:12]}\n")
         await lifecycle.start(self.d, c)
-        if c.log_path:
-            o = logs.LogOptions(follow=True)
-            async for e in logs.stream(c.log_path, o, lambda: c.state.running):
-                self.out(e.data.decode("utf-8", "replace"))
+        if c.log_path:  # the output, as it comes (json-file log, whatever the daemon's default driver)
+            dec = codecs.getincrementaldecoder("utf-8")("replace")
+            async for e in logs.stream(c.log_path, logs.LogOptions(follow=True), lambda: c.state.running):
+                text = dec.decode(e.data)
+                if text:
+                    self.out(text)
+            tail = dec.decode(b"", final=True)
+            if tail:
+                self.out(tail)
         code = await lifecycle.wait(c, "not-running")
         if code != 0:
             raise StepFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code)

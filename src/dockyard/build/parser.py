@@ -96,11 +96,12 @@ def parse(text: str) -> Dockerfile:
                 break
             cur = lines[i]
         joined = "".join(parts)
-        out.append(_instruction(first, joined))
+        out.append(parse_instruction(first, joined))
     return Dockerfile(escape, out)
 
 
-def _instruction(line: int, text: str) -> Instruction:
+def parse_instruction(line: int, text: str) -> Instruction:
+    """One instruction from its text (continuations already joined)."""
     text = text.strip()
     m = re.match(r"(\S+)\s*(.*)$", text, re.S)
     assert m is not None
