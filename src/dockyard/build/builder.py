@@ -588,6 +588,7 @@ class Builder:
             if await self._probe(stage, run_cfg):
                 return
             multi = len(paths) > 1 or dest.endswith("/")
+            spool = os.path.dirname(self.ctx.root)  # the data root's builder/tmp, not a tmpfs
 
             def work(root: Any, rootfs: str) -> None:
                 owner = _owner(rootfs, chown) if chown else None
@@ -602,7 +603,7 @@ class Builder:
                 for p in paths:
                     if (what == "ADD" and p not in downloaded and os.path.isfile(p) and not os.path.islink(p)
                             and is_archive(p)):  # fmt: skip
-                        with tempfile.TemporaryFile() as t:
+                        with tempfile.TemporaryFile(dir=spool) as t:
                             pack_copy([], dest, True, owner, t, make_dest_dir=not exists)
                             t.seek(0)
                             archive.extract(root, "/", t, False, True, "")
@@ -611,7 +612,7 @@ class Builder:
                         exists = exists_dir = True
                         continue
                     is_dir = os.path.isdir(p) and not os.path.islink(p)
-                    with tempfile.TemporaryFile() as t:
+                    with tempfile.TemporaryFile(dir=spool) as t:
                         pack_copy([p], dest, into_dir, owner, t,
                                   make_dest_dir=(is_dir or into_dir) and not exists)  # fmt: skip
                         t.seek(0)
