@@ -71,7 +71,7 @@ def _pack(context: str, dockerfile: str | None, dockerfile_data: bytes | None, o
                        f"{os.path.join(os.path.abspath(context), name)}: no such file or directory")
     keep = {name, ".dockerignore"}
     m = dockerignore.Matcher([p for p in patterns] + [f"!{k}" for k in sorted(keep)] if patterns else [])
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
         for dirpath, dirs, files in os.walk(context):
             dirs.sort()
             rel_dir = os.path.relpath(dirpath, context)
@@ -108,6 +108,11 @@ def _pack(context: str, dockerfile: str | None, dockerfile_data: bytes | None, o
             ti = tarfile.TarInfo(extra[0])
             ti.size, ti.mode, ti.mtime = len(extra[1]), 0o600, int(time.time())
             tf.addfile(ti, io.BytesIO(extra[1]))
+        end = tf.offset + 2 * tarfile.BLOCKSIZE  # offset: absolute position in `out`
+    # Go's tar writer ends with the two zero blocks, without Python's padding to 10 KiB records:
+    # the same bytes, so `Sending build context` shows the Docker CLI's size
+    out.truncate(end)
+    out.seek(end)
     return name
 
 
