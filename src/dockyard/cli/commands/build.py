@@ -206,7 +206,8 @@ def build(ctx: Ctx, opts: Options, args: list[str]) -> int:
             query["ulimits"] = json.dumps([_ulimit(u) for u in opts["ulimit"]])
         headers = {"Content-Type": "application/x-tar", "X-Registry-Config": _registry_config(ctx)}
         if not opts["quiet"]:
-            sys.stdout.write(f"Sending build context to Docker daemon {_human(size):>8}\n")
+            # the Docker CLI's progress line ends in \r, then \r\n when the upload completes
+            sys.stdout.write(f"Sending build context to Docker daemon {_human(size):>8}\r\r\n")
             sys.stdout.flush()
         resp = ctx.client.stream("POST", "/build", query, tmp, headers)
     finally:
