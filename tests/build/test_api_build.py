@@ -8,7 +8,7 @@ import io
 import os
 import tarfile
 
-from buildutil import build, containers, image_id, stream_text
+from buildutil import build, containers, context_tar, image_id, stream_text
 
 from support.daemon import TestDaemon
 
@@ -330,3 +330,26 @@ def test_add_url(daemon: TestDaemon, tmp_path) -> None:  # noqa: ANN001
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_client_disconnect_cancels_the_build(daemon: TestDaemon) -> None:
+    import socket
+    import time
+
+    before = {c["Id"] for c in containers(daemon)}
+    body = context_tar({"Dockerfile": "FROM busybox\nRUN echo started-slow; sleep 30\n"})
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect(daemon.socket)
+    s.sendall(f"POST /build HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\nContent-Length: {len(body)}\r\n\r\n"
+              .encode() + body)  # fmt: skip
+    buf = b""
+    while b"started-slow" not in buf:
+        chunk = s.recv(65536)
+        assert chunk, buf
+        buf += chunk
+    s.close()
+    deadline = time.monotonic() + 20
+    while {c["Id"] for c in containers(daemon)} != before:
+        assert time.monotonic() < deadline, "the build container outlived its client"
+        time.sleep(0.1)
