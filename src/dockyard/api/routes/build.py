@@ -17,7 +17,7 @@ import os
 from aiohttp import web
 
 from dockyard.api.common import backend, json_response, qbool, qfilters
-from dockyard.api.routes.images import _BodyReader
+from dockyard.api.streams import BodyReader, Emit, error_detail, stream_json
 from dockyard.build.builder import Builder, BuildOptions, StepFailed
 from dockyard.build.cache import CacheIndex
 from dockyard.build.context import Context
@@ -142,67 +142,20 @@ async def build(request: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     tmp_parent = os.path.join(d.data_root, "builder", "tmp")
     await asyncio.to_thread(_prepare_tmp, tmp_parent, d.started_at)
-    reader = _BodyReader(request, loop)
+    reader = BodyReader(request, loop)
     ctx = await asyncio.to_thread(Context.extract, reader, tmp_parent)
-    q: asyncio.Queue[dict] = asyncio.Queue()
 
-    def emit(msg: dict) -> None:
-        try:
-            running = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            running = False
-        if running:
-            q.put_nowait(msg)
-        else:
-            loop.call_soon_threadsafe(q.put_nowait, msg)
-
-    async def job() -> str:
+    async def job(emit: Emit) -> str:
         try:
             text = await asyncio.to_thread(ctx.read_dockerfile, opts.dockerfile)
             return await Builder(d, ctx, opts, emit).build(text)
         finally:
             await asyncio.to_thread(ctx.close)
 
-    task = asyncio.ensure_future(job())
-    getter = asyncio.ensure_future(q.get())
-    await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
-    first: dict | None
-    if not getter.done():
-        getter.cancel()
-        task.result()  # an error before any output: an HTTP error
-        first = None
-    else:
-        first = getter.result()
-    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-    await resp.prepare(request)
+    def failure(exc: BaseException) -> dict:
+        return error_detail(exc, exc.code if isinstance(exc, StepFailed) else 1)
 
-    async def write(msg: dict) -> None:
-        await resp.write((json.dumps(msg, separators=(",", ":")) + "\n").encode())
-
-    try:
-        if first is not None:
-            await write(first)
-        while True:
-            if task.done() and q.empty():
-                break
-            getter = asyncio.ensure_future(q.get())
-            await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                await write(getter.result())
-            else:
-                getter.cancel()
-        exc = task.exception()
-        if exc is not None:
-            message = exc.message if isinstance(exc, DockyardError) else str(exc) or exc.__class__.__name__
-            code = exc.code if isinstance(exc, StepFailed) else 1
-            await write({"errorDetail": {"code": code, "message": message}, "error": message})
-        await resp.write_eof()
-    except (ConnectionResetError, asyncio.CancelledError):
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        raise
-    return resp
+    return await stream_json(request, job, failure=failure, cancel_on_disconnect=True)
 
 
 async def build_prune(request: web.Request) -> web.Response:

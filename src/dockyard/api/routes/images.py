@@ -1,29 +1,25 @@
 """Image routes: /images/* (list, create = pull or import, inspect, history, push, tag, remove,
 get = save, load, prune), /commit, /distribution/{name}/json and /auth.
 
-Streamed routes (pull, import, push, load) send Docker's newline-delimited JSON messages. An
-error before the first message is an ordinary HTTP error (so `docker pull nosuch` prints "Error
-response from daemon: ..."); after it, an `{"errorDetail": {...}, "error": ...}` line. The
-blocking work (network, extraction, hashing, fsync) runs in worker threads: progress callbacks
-hop back to the event loop with call_soon_threadsafe, request bodies are read from the loop by
-the worker through run_coroutine_threadsafe.
+Streamed routes (pull, import, push, load) send Docker's newline-delimited JSON messages
+through api/streams.py (`stream_json`, `BodyReader`); the blocking work (network, extraction,
+hashing, fsync) runs in worker threads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from dockyard.api.common import api_version, backend, json_response, qbool, qfilters, read_json
-from dockyard.errors import DockyardError, InvalidParameter, NotFound, Unauthorized
+from dockyard.api.streams import BodyReader, stream_json
+from dockyard.api.streams import Emit as Progress
+from dockyard.errors import InvalidParameter, NotFound, Unauthorized
 from dockyard.image import auth as authmod
 from dockyard.image import reference
-
-Progress = Callable[[dict], None]
 
 
 def _svc(request: web.Request) -> Any:
@@ -44,74 +40,6 @@ def _event(request: web.Request, action: str, actor: str, attrs: dict[str, str] 
 
 def _auth(request: web.Request) -> dict | None:
     return authmod.decode_header(request.headers.get("X-Registry-Auth"))
-
-
-class _BodyReader:
-    """A blocking read(n) over the request body, for use from a worker thread."""
-
-    def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop) -> None:
-        self.content, self.loop = request.content, loop
-        self.buf = b""
-        self.eof = False
-
-    def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            chunks = [self.buf]
-            self.buf = b""
-            while True:
-                c = asyncio.run_coroutine_threadsafe(self.content.read(1 << 20), self.loop).result()
-                if not c:
-                    return b"".join(chunks)
-                chunks.append(c)
-        while not self.buf and not self.eof:
-            self.buf = asyncio.run_coroutine_threadsafe(self.content.read(max(n, 1 << 16)), self.loop).result()
-            if not self.buf:
-                self.eof = True
-        data, self.buf = self.buf[:n], self.buf[n:]
-        return data
-
-
-async def _stream(request: web.Request, job: Callable[[Progress], Awaitable[Any]]) -> web.StreamResponse:
-    """Run `job(progress)`, streaming its messages as JSON lines; errors before the first
-    message become an HTTP error."""
-    loop = asyncio.get_running_loop()
-    q: asyncio.Queue[dict] = asyncio.Queue()
-
-    def progress(msg: dict) -> None:
-        loop.call_soon_threadsafe(q.put_nowait, msg)
-
-    task = asyncio.ensure_future(job(progress))
-    getter = asyncio.ensure_future(q.get())
-    await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
-    if not getter.done():
-        getter.cancel()
-        task.result()  # raises the error as an HTTP error
-        first: dict | None = None
-    else:
-        first = getter.result()
-    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-    await resp.prepare(request)
-
-    async def write(msg: dict) -> None:
-        await resp.write((json.dumps(msg, separators=(",", ":")) + "\n").encode())
-
-    if first is not None:
-        await write(first)
-    while True:
-        if task.done() and q.empty():
-            break
-        getter = asyncio.ensure_future(q.get())
-        await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
-        if getter.done():
-            await write(getter.result())
-        else:
-            getter.cancel()
-    exc = task.exception()
-    if exc is not None:
-        message = exc.message if isinstance(exc, DockyardError) else str(exc) or exc.__class__.__name__
-        await write({"errorDetail": {"message": message}, "error": message})
-    await resp.write_eof()
-    return resp
 
 
 # --- list, inspect, history ------------------------------------------------------------------------
@@ -156,7 +84,7 @@ async def create(request: web.Request) -> web.StreamResponse:
             await svc.pull(str(ref) if not ref.digest else ref_str, auth, progress, platform)
             _event(request, "pull", ref.familiar())
 
-        return await _stream(request, job)
+        return await stream_json(request, job)
     if from_src:
         repo = q.get("repo", "")
         repo_tag = None
@@ -169,7 +97,7 @@ async def create(request: web.Request) -> web.StreamResponse:
 
         def run(progress: Progress) -> str:
             if from_src == "-":
-                image_id = svc.import_(_BodyReader(request, loop), repo_tag, changes=changes, message=message, src="-")
+                image_id = svc.import_(BodyReader(request, loop), repo_tag, changes=changes, message=message, src="-")
             else:
                 image_id = import_from_url(svc, from_src, repo_tag, changes, message, progress)
             progress({"status": image_id})
@@ -179,7 +107,7 @@ async def create(request: web.Request) -> web.StreamResponse:
             image_id = await asyncio.to_thread(run, progress)
             _event(request, "import", image_id)
 
-        return await _stream(request, job)
+        return await stream_json(request, job)
     raise InvalidParameter("fromImage or fromSrc must be specified")
 
 
@@ -215,7 +143,7 @@ async def push(request: web.Request) -> web.StreamResponse:
         await svc.push(ref_str, auth, progress)
         _event(request, "push", ref_str)
 
-    return await _stream(request, job)
+    return await stream_json(request, job)
 
 
 async def tag(request: web.Request) -> web.Response:
@@ -306,13 +234,13 @@ async def load(request: web.Request) -> web.StreamResponse:
                 if not quiet or "stream" in msg:
                     progress(msg)
 
-            return svc.load(_BodyReader(request, loop), p)
+            return svc.load(BodyReader(request, loop), p)
 
         lines = await asyncio.to_thread(run)
         for line in lines:
             _event(request, "load", line.split(": ", 1)[-1])
 
-    return await _stream(request, job)
+    return await stream_json(request, job)
 
 
 # --- commit ---------------------------------------------------------------------------------------
