@@ -9,7 +9,6 @@ import ipaddress
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -54,13 +53,6 @@ def _daemon(root: str, upstream: FakeUpstream) -> TestDaemon:
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    u = FakeUpstream()
-    yield u
-    u.close()
-
-
-@pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream) -> Iterator[TestDaemon]:
     d = _daemon(str(tmp_path_factory.mktemp("dytnetd")), upstream)
     try:
@@ -70,15 +62,6 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream) -> 
         assert not blocked, "the daemon blocked its event loop:\n" + blocked[:3000]
     finally:
         d.cleanup()
-
-
-@pytest.fixture(scope="module")
-def outside(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OutsideHost]:
-    o = OutsideHost(str(tmp_path_factory.mktemp("dytnetdout")), secrets.token_hex(2))
-    try:
-        yield o
-    finally:
-        o.close()
 
 
 @pytest.fixture

@@ -28,13 +28,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    u = FakeUpstream()
-    yield u
-    u.close()
-
-
-@pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream) -> Iterator[TestDaemon]:
     d = TestDaemon(
         str(tmp_path_factory.mktemp("dytparity")),
