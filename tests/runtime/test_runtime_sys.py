@@ -6,16 +6,7 @@ from __future__ import annotations
 import os
 
 from dockyard.sys import linux as L
-
-
-def _in_child(fn) -> int:
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os._exit(fn() or 0)
-        except BaseException:
-            os._exit(99)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+from support.child import in_child
 
 
 def test_prlimit_reads_and_lowers_but_cannot_raise_above_hard():
@@ -32,7 +23,7 @@ def test_prlimit_reads_and_lowers_but_cannot_raise_above_hard():
             return 0
         return 0 if L.capget()[0] >> 24 & 1 else 2
 
-    assert _in_child(child) == 0
+    assert in_child(child) == 0
 
 
 def test_pty_ioctls_and_winsize():
@@ -51,7 +42,7 @@ def test_personality_in_a_child():
         L.personality(L.PER_LINUX32)
         return 0 if os.uname().machine in ("i686", "i386", "armv8l", "armv7l") else 1
 
-    assert _in_child(child) == 0
+    assert in_child(child) == 0
 
 
 def test_close_range_cloexec_marks_fds():
@@ -64,7 +55,7 @@ def test_close_range_cloexec_marks_fds():
         return 0 if not os.get_inheritable(r) and not os.get_inheritable(w) else 1
 
     try:
-        assert _in_child(child) == 0
+        assert in_child(child) == 0
     finally:
         os.close(r)
         os.close(w)

@@ -5,16 +5,7 @@ from __future__ import annotations
 import os
 
 from dockyard.sys import linux
-
-
-def _in_child(fn) -> int:
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os._exit(fn() or 0)
-        except BaseException:
-            os._exit(99)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+from support.child import in_child
 
 
 def test_unshare_uts_sets_hostname_without_touching_host():
@@ -25,7 +16,7 @@ def test_unshare_uts_sets_hostname_without_touching_host():
         linux.sethostname("dyt-child")
         return 0 if os.uname().nodename == "dyt-child" else 1
 
-    assert _in_child(child) == 0
+    assert in_child(child) == 0
     assert os.uname().nodename == host
 
 
