@@ -14,6 +14,7 @@ import pytest
 from dockyard.daemon import health
 from dockyard.errors import InvalidParameter
 from support.daemon import TestDaemon, busybox_daemon
+from support.poll import wait_for
 
 MS = 1_000_000
 
@@ -145,15 +146,6 @@ def inspect(d: TestDaemon, cid: str) -> dict[str, Any]:
     st, r = d.api("GET", f"/containers/{cid}/json")
     assert st == 200, r
     return r
-
-
-def wait_for(pred, timeout: float = 20, step: float = 0.05) -> bool:  # noqa: ANN001
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 def status(d: TestDaemon, cid: str) -> str | None:

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from support.daemon import TestDaemon, busybox_daemon, demux
+from support.poll import wait_for
 
 
 def make(d: TestDaemon, cmd: list[str], name: str | None = None, **body: object) -> str:
@@ -28,15 +29,6 @@ def inspect(d: TestDaemon, cid: str) -> dict:
     st, c = d.api("GET", f"/containers/{cid}/json")
     assert st == 200, c
     return c
-
-
-def wait_for(pred, timeout: float = 15, step: float = 0.1) -> bool:  # noqa: ANN001
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 def test_restart_policies(daemon: TestDaemon) -> None:
