@@ -470,6 +470,11 @@ async def stop(d: Daemon, c: Container, timeout: int | None = None, sig_value: s
 async def stop_locked(d: Daemon, c: Container, timeout: int | None = None, sig_value: str | None = None,
                       manual: bool = True) -> None:  # fmt: skip
     if not c.state.running:
+        if manual:
+            # The exit handler may be between "not running" and its restart decision (it awaits
+            # the release of the run first): this stop must still count as a manual stop, or the
+            # container restarts after the client was told it is stopped. `start` clears it.
+            c.manually_stopped = True
         raise NotModified("container already stopped")
     if manual:
         c.manually_stopped = True
