@@ -21,7 +21,6 @@ import argparse
 import contextlib
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "src"))
 sys.path.insert(0, os.path.join(REPO, "tests"))
+
+from benchutil import stop_all  # noqa: E402
 
 from support.daemon import TestDaemon, busybox_tar  # noqa: E402
 
@@ -94,14 +95,7 @@ class RefDocker:
             ids = self.docker("ps", "-aq").split()
             if ids:
                 self.docker("rm", "-f", *ids)
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(10)
+        stop_all(self.procs)
         with open("/proc/self/mountinfo") as f:
             lines = f.read().splitlines()
         for line in lines:

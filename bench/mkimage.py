@@ -24,7 +24,6 @@ import os
 import secrets
 import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(REPO, "src"))
 sys.path.insert(0, os.path.join(REPO, "tests"))
+
+from benchutil import stop_all  # noqa: E402
 
 from cli.cliutil import launcher  # noqa: E402
 from dockyard.image import mkimage  # noqa: E402
@@ -103,14 +104,7 @@ class Dockerd:
         raise RuntimeError("dockerd did not start")
 
     def close(self) -> None:
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        stop_all(self.procs)
         for line in open("/proc/self/mountinfo").read().splitlines():  # noqa: SIM115
             mp = line.split()[4]
             if mp.startswith(self.base):

@@ -29,7 +29,6 @@ import contextlib
 import io
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "src"))
 sys.path.insert(0, os.path.join(REPO, "tests"))
+
+from benchutil import stop_all  # noqa: E402
 
 from support.daemon import TestDaemon  # noqa: E402
 
@@ -192,14 +193,7 @@ class Docker:
         with contextlib.suppress(Exception):
             ids = sh([*self.cli, "ps", "-aq"], check=False).stdout.split()
             self.rm(ids)
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        stop_all(self.procs)
         netns_del(self.ns_name)
 
 
